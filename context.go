@@ -1,0 +1,237 @@
+package tevent
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gotevent/tevent/internal/poller"
+)
+
+// Context is an event context: it owns fd, timer, signal and immediate
+// events and thread proxies, and its loop functions call their handlers on
+// the goroutine that runs the loop. A Context is driven by one goroutine at
+// a time; only ThreadProxy.Schedule may be called from other goroutines.
+//
+// Context embeds its root Scope: events added with ev.AddTimer and the like
+// are owned by the context itself.
+type Context struct {
+	Scope
+
+	backend  string
+	poller   poller.Poller
+	log      *slog.Logger
+	freed    bool
+	pollMT   bool // poll_mt: fd changes from another goroutine wake the wait
+	standard bool // epoll that falls back to poll
+
+	// loop driving
+	running      atomic.Int32 // 1 while a loop function runs
+	ownerG       atomic.Int64 // goroutine id of the driver, when recorded
+	depth        int
+	allowNesting bool
+	nestingHook  func(ev *Context, begin bool)
+	trace        func(TracePoint)
+
+	// immediates, FIFO
+	immHead, immTail *Immediate
+
+	// timers
+	timers   timerHeap
+	timerSeq uint64
+	now      int64 // cached monotonic clock, ns since clockBase
+
+	// fd events
+	fdTable   []*fdState
+	nFDEvents int
+	dirty     []*fdState
+	ready     []poller.Event
+	readyN    int
+	readyPos  int
+
+	// signals
+	sigPending atomic.Bool
+	sig        *ctxSignals
+
+	// thread proxies and wake-ups
+	inbox    proxyInbox
+	sleeping atomic.Int32
+	proxies  atomic.Int32 // live proxies
+	local    []proxyCall  // calls taken from the inbox, run one per turn
+	localPos int
+
+	// blocking work pool (gopool.go)
+	poolSize int
+	pool     *workPool
+}
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	backend  string
+	log      *slog.Logger
+	strict   bool
+	poolSize int
+	blocking bool
+}
+
+// WithBackend selects the backend by name: one of Backends().
+func WithBackend(name string) Option { return func(c *config) { c.backend = name } }
+
+// WithLogger sends the context's debug output to l (tevent_set_debug).
+// Without it the context is silent.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithOneEventPerWait makes every kernel wait harvest at most one ready fd,
+// as C tevent does. Use it for code that reads blocking descriptors, where
+// readiness harvested earlier could have gone stale by the time its turn
+// comes. By default many ready fds are harvested per wait and each is
+// re-checked before its handler runs, which is correct for non-blocking
+// descriptors.
+func WithOneEventPerWait() Option { return func(c *config) { c.strict = true } }
+
+// WithPoolSize sets how many goroutines run blocking work started with Go
+// (default: runtime.GOMAXPROCS(0)).
+func WithPoolSize(n int) Option { return func(c *config) { c.poolSize = n } }
+
+// WithBlockingWait makes the epoll backends block an OS thread in
+// epoll_wait, as C tevent does, instead of parking the goroutine in the Go
+// runtime's poller. Mostly useful for comparison; it has no effect on poll.
+func WithBlockingWait() Option { return func(c *config) { c.blocking = true } }
+
+var defaultBackend struct {
+	sync.Mutex
+	name string
+}
+
+// Backends lists the available backends, the default first
+// (tevent_backend_list).
+func Backends() []string {
+	defaultBackend.Lock()
+	def := defaultBackend.name
+	defaultBackend.Unlock()
+	names := platformBackends()
+	if def == "" {
+		return names
+	}
+	out := []string{def}
+	for _, n := range names {
+		if n != def {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// SetDefaultBackend sets the backend New uses without WithBackend
+// (tevent_set_default_backend).
+func SetDefaultBackend(name string) error {
+	if !knownBackend(name) {
+		return fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, name, platformBackends())
+	}
+	defaultBackend.Lock()
+	defaultBackend.name = name
+	defaultBackend.Unlock()
+	return nil
+}
+
+func knownBackend(name string) bool {
+	for _, n := range platformBackends() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// New creates an event context (tevent_context_init, _byname).
+func New(opts ...Option) (*Context, error) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.backend == "" {
+		c.backend = Backends()[0]
+	}
+	if !knownBackend(c.backend) {
+		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, c.backend, platformBackends())
+	}
+	ev := &Context{backend: c.backend, log: c.log, poolSize: c.poolSize}
+	ev.Scope.init(ev)
+	p, err := newPoller(c.backend, c.blocking)
+	if err != nil {
+		return nil, fmt.Errorf("tevent: creating %s backend: %w", c.backend, err)
+	}
+	ev.poller = p
+	ev.pollMT = c.backend == "poll_mt"
+	ev.standard = c.backend == "standard"
+	n := 256
+	if c.strict {
+		n = 1
+	}
+	ev.ready = make([]poller.Event, n)
+	if ev.poolSize <= 0 {
+		ev.poolSize = runtime.GOMAXPROCS(0)
+	}
+	ev.now = monoNow()
+	ev.debugf(levelTrace, "tevent: context created", "backend", c.backend)
+	return ev, nil
+}
+
+// Backend returns the name of the backend in use. A "standard" context
+// keeps reporting "standard" after it fell back to poll.
+func (ev *Context) Backend() string { return ev.backend }
+
+// IsFreed reports whether the context has been freed.
+func (ev *Context) IsFreed() bool { return ev.freed }
+
+// Free frees every event, scope, request and proxy the context owns,
+// closes auto-close descriptors and the backend's own, and makes later
+// calls return ErrFreed. It may be called from inside a handler: the loop
+// call running it then returns nil.
+func (ev *Context) Free() {
+	if ev.freed {
+		return
+	}
+	ev.freed = true
+	ev.Scope.freeTree()
+	if ev.pool != nil {
+		ev.pool.close()
+	}
+	ev.inbox.mu.Lock()
+	ev.inbox.closed = true
+	clear(ev.inbox.calls)
+	ev.inbox.calls = nil
+	ev.inbox.mu.Unlock()
+	clear(ev.local)
+	ev.local, ev.localPos = nil, 0
+	ev.immHead, ev.immTail = nil, nil
+	ev.timers = nil
+	ev.fdTable, ev.dirty = nil, nil
+	if ev.poller != nil {
+		ev.poller.Close()
+	}
+	ev.debugf(levelTrace, "tevent: context freed", "backend", ev.backend)
+}
+
+// AllowNesting permits loop functions to be called from inside the
+// context's own handlers (tevent_loop_allow_nesting).
+func (ev *Context) AllowNesting() { ev.allowNesting = true }
+
+// SetNestingHook sets fn to be called with begin=true before and
+// begin=false after each nested loop call (tevent_loop_set_nesting_hook).
+func (ev *Context) SetNestingHook(fn func(ev *Context, begin bool)) { ev.nestingHook = fn }
+
+// SameLoop reports whether a and b share one loop: the same context, or
+// wrappers of the same main context (tevent_context_same_loop).
+func SameLoop(a, b *Context) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	return a.mainContext() == b.mainContext()
+}
+
+func (ev *Context) mainContext() *Context { return ev }

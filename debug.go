@@ -1,0 +1,21 @@
+package tevent
+
+import (
+	"context"
+	"log/slog"
+)
+
+// tevent's debug levels mapped onto slog levels.
+const (
+	levelFatal   = slog.LevelError + 4
+	levelError   = slog.LevelError
+	levelWarning = slog.LevelWarn
+	levelTrace   = slog.LevelDebug
+)
+
+func (ev *Context) debugf(level slog.Level, msg string, args ...any) {
+	if ev.log == nil {
+		return
+	}
+	ev.log.Log(context.Background(), level, msg, args...)
+}

@@ -1,0 +1,39 @@
+package tevent
+
+import "errors"
+
+// Sentinel errors. Errors returned by this package wrap one of these, so
+// match them with errors.Is.
+var (
+	// ErrFreed is returned by any operation on a context, scope or handle
+	// that has been freed.
+	ErrFreed = errors.New("tevent: context freed")
+	// ErrNesting is returned when a loop function is called from inside one
+	// of the context's own handlers without AllowNesting, or while another
+	// goroutine is driving the same context.
+	ErrNesting = errors.New("tevent: nested loop call")
+	// ErrUnknownBackend is returned for a backend name that Backends does
+	// not list.
+	ErrUnknownBackend = errors.New("tevent: unknown backend")
+	// ErrBadFD is returned by AddFD for a negative or closed file
+	// descriptor.
+	ErrBadFD = errors.New("tevent: bad file descriptor")
+	// ErrSignal is returned by AddSignal for a signal that cannot be
+	// caught.
+	ErrSignal = errors.New("tevent: unsupported signal")
+	// ErrProxyFreed is returned by ThreadProxy.Schedule after the proxy or
+	// its context was freed.
+	ErrProxyFreed = errors.New("tevent: thread proxy freed")
+	// ErrTimeout is the error of a request whose end time passed.
+	ErrTimeout = errors.New("tevent: request timed out")
+	// ErrCancelled is the error of a request that was cancelled.
+	ErrCancelled = errors.New("tevent: request cancelled")
+	// ErrConcurrentUse is returned (wrapped together with ErrNesting) when a
+	// loop function is called from a second goroutine while another
+	// goroutine is driving the context. A context is driven by one goroutine
+	// at a time.
+	ErrConcurrentUse = errors.New("tevent: context driven from two goroutines at once")
+	// ErrWrongContext is returned when a handle that belongs to one context
+	// is used with another.
+	ErrWrongContext = errors.New("tevent: handle belongs to another context")
+)

@@ -1,0 +1,318 @@
+package tevent
+
+import (
+	"fmt"
+
+	"github.com/gotevent/tevent/internal/poller"
+	"golang.org/x/sys/unix"
+)
+
+// FDFlags says what an fd event waits for, and what a handler is given.
+type FDFlags uint16
+
+const (
+	// FDRead waits for the fd to be readable. An error or hang-up is
+	// reported as FDRead to an event that asks for reading: its read then
+	// returns 0 or the error.
+	FDRead FDFlags = 1
+	// FDWrite waits for the fd to be writable.
+	FDWrite FDFlags = 2
+	// FDError waits for an error or hang-up on the fd (tevent 0.16's
+	// TEVENT_FD_ERROR).
+	FDError FDFlags = 4
+)
+
+const fdAllFlags = FDRead | FDWrite | FDError
+
+// FDHandler is called when the fd is ready for some of the flags the event
+// asked for; flags holds only those.
+type FDHandler func(ev *Context, fde *FD, flags FDFlags)
+
+// FD is an fd event (tevent_fd). Several FD events may watch one
+// descriptor; each sees only its own flags, and they take turns while the
+// descriptor stays ready.
+//
+// Descriptors should be non-blocking: the loop harvests many ready fds
+// per kernel wait, and a handler that consumes the data of a different fd
+// can leave that fd's harvested readiness stale (see WithOneEventPerWait).
+type FD struct {
+	link      ownLink
+	ev        *Context
+	state     *fdState
+	handler   FDHandler
+	closeFn   func(ev *Context, fde *FD, fd int)
+	fd        int
+	flags     FDFlags
+	autoClose bool
+	freed     bool
+	tag       uint64
+}
+
+// fdState is what the context knows of one descriptor number: the events
+// on it and what the kernel was last told.
+type fdState struct {
+	fd     int
+	events []*FD
+	rr     int    // round-robin start among events
+	kmask  uint32 // interest registered with the kernel
+	dirty  bool   // kernel interest must be recomputed before the next wait
+	gotErr bool   // error seen that no event wanted: stop asking until flags change
+	failed bool   // the kernel refused this fd: disabled until flags change
+}
+
+// AddFD adds an fd event on fd waiting for flags (tevent_add_fd). A
+// negative or closed fd gives ErrBadFD; a freed scope or context gives
+// ErrFreed. A nil handler panics. Changes reach the kernel lazily, once
+// per loop turn, so adding and freeing an event between two turns costs no
+// kernel call beyond the validity check.
+func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
+	if h == nil {
+		panic("tevent: AddFD called with a nil FDHandler")
+	}
+	ev := s.ev
+	if s.freed || ev.freed {
+		return nil, ErrFreed
+	}
+	if fd < 0 {
+		return nil, fmt.Errorf("%w: %d", ErrBadFD, fd)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return nil, fmt.Errorf("%w: %d: %w", ErrBadFD, fd, err)
+	}
+	st := ev.fdStateFor(fd)
+	f := &FD{ev: ev, state: st, handler: h, fd: fd, flags: flags & fdAllFlags}
+	st.events = append(st.events, f)
+	ev.nFDEvents++
+	ev.markDirty(st)
+	s.adopt(&f.link, f)
+	return f, nil
+}
+
+func (ev *Context) fdStateFor(fd int) *fdState {
+	if fd >= len(ev.fdTable) {
+		n := 2 * len(ev.fdTable)
+		if n <= fd {
+			n = fd + 64
+		}
+		t := make([]*fdState, n)
+		copy(t, ev.fdTable)
+		ev.fdTable = t
+	}
+	st := ev.fdTable[fd]
+	if st == nil {
+		st = &fdState{fd: fd}
+		ev.fdTable[fd] = st
+	}
+	return st
+}
+
+func (ev *Context) markDirty(st *fdState) {
+	st.gotErr = false
+	st.failed = false
+	if !st.dirty {
+		st.dirty = true
+		ev.dirty = append(ev.dirty, st)
+	}
+	if ev.pollMT {
+		ev.notify()
+	}
+}
+
+// Fd returns the descriptor.
+func (f *FD) Fd() int { return f.fd }
+
+// Flags returns the flags the event waits for.
+func (f *FD) Flags() FDFlags { return f.flags }
+
+// SetFlags changes what the event waits for (tevent_fd_set_flags); 0
+// disables it without freeing it. Allowed inside handlers.
+func (f *FD) SetFlags(flags FDFlags) {
+	flags &= fdAllFlags
+	if f.freed || f.flags == flags {
+		return
+	}
+	f.flags = flags
+	f.ev.markDirty(f.state)
+}
+
+// SetAutoClose makes Free close the descriptor (tevent_fd_set_auto_close).
+func (f *FD) SetAutoClose() { f.autoClose = true }
+
+// SetCloseFn sets a function that Free calls to close the descriptor,
+// instead of closing it itself (tevent_fd_set_close_fn).
+func (f *FD) SetCloseFn(fn func(ev *Context, fde *FD, fd int)) { f.closeFn = fn }
+
+// Tag returns the tag set with SetTag.
+func (f *FD) Tag() uint64 { return f.tag }
+
+// SetTag attaches an arbitrary number to the event.
+func (f *FD) SetTag(tag uint64) { f.tag = tag }
+
+// Free removes the event; it never fires again. It runs the close
+// function, or closes the descriptor if SetAutoClose was called.
+// Idempotent; allowed from any handler.
+func (f *FD) Free() {
+	if f.freed {
+		return
+	}
+	disown(&f.link)
+	f.freeOwned()
+}
+
+func (f *FD) freeOwned() {
+	f.freed = true
+	ev := f.ev
+	st := f.state
+	for i, e := range st.events {
+		if e == f {
+			copy(st.events[i:], st.events[i+1:])
+			st.events[len(st.events)-1] = nil
+			st.events = st.events[:len(st.events)-1]
+			break
+		}
+	}
+	ev.nFDEvents--
+	closing := f.closeFn != nil || f.autoClose
+	if closing && len(st.events) == 0 && st.kmask != 0 && ev.poller != nil {
+		// The number may be reused as soon as it is closed: tell the
+		// kernel now, while it still names our file.
+		ev.poller.Control(st.fd, st.kmask, 0)
+		st.kmask = 0
+	}
+	ev.markDirty(st)
+	if f.closeFn != nil {
+		fn := f.closeFn
+		f.closeFn = nil
+		fn(ev, f, f.fd)
+	} else if f.autoClose {
+		f.autoClose = false
+		unix.Close(f.fd)
+	}
+}
+
+// want is the kernel interest the events on st need.
+func (st *fdState) want() uint32 {
+	var m uint32
+	var fl FDFlags
+	for _, e := range st.events {
+		fl |= e.flags
+	}
+	if fl&FDRead != 0 {
+		m |= poller.In
+	}
+	if fl&FDWrite != 0 {
+		m |= poller.Out
+	}
+	if fl&FDError != 0 {
+		m |= poller.RdHup
+	}
+	if st.gotErr && fl&(FDRead|FDError) == 0 {
+		return 0
+	}
+	if st.failed {
+		return 0
+	}
+	return m
+}
+
+// applyFDChanges tells the kernel what changed since the last wait.
+func (ev *Context) applyFDChanges() {
+	for i, st := range ev.dirty {
+		ev.dirty[i] = nil
+		st.dirty = false
+		w := st.want()
+		if w == st.kmask {
+			continue
+		}
+		if err := ev.poller.Control(st.fd, st.kmask, w); err != nil {
+			ev.controlFailed(st, w, err)
+			continue
+		}
+		st.kmask = w
+		if w == 0 && len(st.events) == 0 && st.fd < len(ev.fdTable) && ev.fdTable[st.fd] == st {
+			ev.fdTable[st.fd] = nil
+		}
+	}
+	ev.dirty = ev.dirty[:0]
+}
+
+// controlFailed handles a kernel refusal for one descriptor: the events on
+// it are disabled (as C tevent does on EBADF) and the error is logged; the
+// loop goes on. Changing the flags of an event on it tries again.
+func (ev *Context) controlFailed(st *fdState, w uint32, err error) {
+	if ev.standard && err != unix.EBADF {
+		if ev.fallBackToPoll(err) {
+			return
+		}
+	}
+	st.failed = true
+	if st.kmask != 0 {
+		ev.poller.Control(st.fd, st.kmask, 0)
+		st.kmask = 0
+	}
+	ev.debugf(levelError, "tevent: kernel refused fd, its events are disabled",
+		"fd", st.fd, "backend", ev.backend, "error", err)
+}
+
+// dispatchFD runs one handler for the next harvested ready fd that still
+// has an event wanting it. It reports whether a handler ran.
+func (ev *Context) dispatchFD() bool {
+	for ev.readyPos < ev.readyN {
+		e := ev.ready[ev.readyPos]
+		ev.readyPos++
+		fd := int(e.Fd)
+		var st *fdState
+		if fd < len(ev.fdTable) {
+			st = ev.fdTable[fd]
+		}
+		if st == nil || len(st.events) == 0 {
+			if st == nil || st.kmask == 0 {
+				// Not ours (any more): make sure the kernel forgets it.
+				ev.poller.Control(fd, poller.In, 0)
+			}
+			continue
+		}
+		n := len(st.events)
+		if st.rr >= n {
+			st.rr = 0
+		}
+		for k := 0; k < n; k++ {
+			i := st.rr + k
+			if i >= n {
+				i -= n
+			}
+			f := st.events[i]
+			fl := readyFlags(e.Events) & f.flags
+			if fl == 0 {
+				continue
+			}
+			st.rr = i + 1
+			f.handler(ev, f, fl)
+			return true
+		}
+		if e.Events&poller.Err != 0 && !st.gotErr {
+			// An error nobody asked for: stop asking the kernel about
+			// this fd until its flags change, or it would spin.
+			st.gotErr = true
+			if !st.dirty {
+				st.dirty = true
+				ev.dirty = append(ev.dirty, st)
+			}
+		}
+	}
+	return false
+}
+
+func readyFlags(m uint32) FDFlags {
+	var fl FDFlags
+	if m&poller.In != 0 {
+		fl |= FDRead
+	}
+	if m&poller.Out != 0 {
+		fl |= FDWrite
+	}
+	if m&poller.Err != 0 {
+		fl |= FDError | FDRead
+	}
+	return fl
+}

@@ -1,0 +1,113 @@
+package tevent
+
+// ImmediateHandler is called when a scheduled immediate runs.
+type ImmediateHandler func(ev *Context, im *Immediate)
+
+// Immediate is an immediate event (tevent_immediate): created once and
+// scheduled any number of times; each schedule runs its handler once, on
+// a later loop turn, before timers and fds.
+type Immediate struct {
+	link       ownLink
+	ev         *Context
+	handler    ImmediateHandler
+	prev, next *Immediate
+	scheduled  bool
+	freed      bool
+	tag        uint64
+}
+
+// NewImmediate creates an immediate event owned by s
+// (tevent_create_immediate). On a freed scope it never runs.
+func (s *Scope) NewImmediate() *Immediate {
+	im := &Immediate{ev: s.ev}
+	if s.freed || s.ev.freed {
+		im.freed = true
+		return im
+	}
+	s.adopt(&im.link, im)
+	return im
+}
+
+// Schedule (re)schedules im at the tail of the context's immediate queue
+// with handler h; one already scheduled moves to the tail. A nil h
+// cancels it. Immediates run in the order scheduled, one per LoopOnce.
+func (im *Immediate) Schedule(h ImmediateHandler) {
+	if im.freed {
+		return
+	}
+	ev := im.ev
+	if im.scheduled {
+		ev.unlinkImmediate(im)
+	}
+	if h == nil {
+		im.handler = nil
+		return
+	}
+	im.handler = h
+	im.scheduled = true
+	im.next = nil
+	im.prev = ev.immTail
+	if ev.immTail != nil {
+		ev.immTail.next = im
+	} else {
+		ev.immHead = im
+	}
+	ev.immTail = im
+}
+
+// Scheduled reports whether im is waiting to run.
+func (im *Immediate) Scheduled() bool { return im.scheduled }
+
+func (ev *Context) unlinkImmediate(im *Immediate) {
+	if im.prev != nil {
+		im.prev.next = im.next
+	} else {
+		ev.immHead = im.next
+	}
+	if im.next != nil {
+		im.next.prev = im.prev
+	} else {
+		ev.immTail = im.prev
+	}
+	im.prev, im.next = nil, nil
+	im.scheduled = false
+}
+
+// Tag returns the tag set with SetTag.
+func (im *Immediate) Tag() uint64 { return im.tag }
+
+// SetTag attaches an arbitrary number to the immediate.
+func (im *Immediate) SetTag(tag uint64) { im.tag = tag }
+
+// Free cancels and frees the immediate; idempotent.
+func (im *Immediate) Free() {
+	if im.freed {
+		return
+	}
+	disown(&im.link)
+	im.freeOwned()
+}
+
+func (im *Immediate) freeOwned() {
+	im.freed = true
+	if im.scheduled {
+		im.ev.unlinkImmediate(im)
+	}
+	im.handler = nil
+}
+
+// runImmediate runs the first scheduled immediate.
+func (ev *Context) runImmediate() {
+	im := ev.immHead
+	ev.immHead = im.next
+	if ev.immHead != nil {
+		ev.immHead.prev = nil
+	} else {
+		ev.immTail = nil
+	}
+	im.next = nil
+	im.scheduled = false
+	h := im.handler
+	im.handler = nil
+	h(ev, im)
+}

@@ -1,0 +1,107 @@
+package tevent
+
+import "time"
+
+// TimerHandler is called once when a timer's deadline has passed; now is
+// the time the loop read from the clock.
+type TimerHandler func(ev *Context, te *Timer, now time.Time)
+
+// Timer is a one-shot timer event (tevent_timer).
+type Timer struct {
+	link    ownLink
+	ev      *Context
+	handler TimerHandler
+	when    int64 // monotonic ns since clockBase
+	seq     uint64
+	index   int // in the heap; -1 when not armed
+	tag     uint64
+	firing  bool
+	freed   bool
+}
+
+// AddTimer adds a timer that fires once at (or after) at, on the
+// monotonic clock; a time in the past fires on the next loop turn. Timers
+// with equal deadlines fire in the order added. On a freed scope the timer
+// never fires. A nil handler panics.
+func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
+	if h == nil {
+		panic("tevent: AddTimer called with a nil TimerHandler")
+	}
+	ev := s.ev
+	t := &Timer{ev: ev, handler: h, index: -1}
+	if s.freed || ev.freed {
+		t.freed = true
+		return t
+	}
+	t.when = toMono(at)
+	ev.timerSeq++
+	t.seq = ev.timerSeq
+	ev.timers.push(t)
+	s.adopt(&t.link, t)
+	return t
+}
+
+// Update moves the timer's deadline to at (tevent_update_timer). It also
+// re-arms a timer from inside its own handler. On a fired or freed timer
+// it does nothing.
+func (t *Timer) Update(at time.Time) {
+	if t.freed || (t.index < 0 && !t.firing) {
+		return
+	}
+	ev := t.ev
+	t.when = toMono(at)
+	ev.timerSeq++
+	t.seq = ev.timerSeq
+	if t.index >= 0 {
+		ev.timers.fix(t.index)
+		return
+	}
+	t.firing = false
+	ev.timers.push(t)
+}
+
+// Tag returns the tag set with SetTag.
+func (t *Timer) Tag() uint64 { return t.tag }
+
+// SetTag attaches an arbitrary number to the timer.
+func (t *Timer) SetTag(tag uint64) { t.tag = tag }
+
+// Free cancels the timer. It is idempotent, a no-op once the timer has
+// fired, and allowed from any handler.
+func (t *Timer) Free() {
+	if t.freed {
+		return
+	}
+	disown(&t.link)
+	t.freeOwned()
+}
+
+func (t *Timer) freeOwned() {
+	t.freed = true
+	t.firing = false
+	if t.index >= 0 {
+		t.ev.timers.remove(t)
+	}
+}
+
+// runTimer fires the earliest timer if it has expired. It reports whether
+// a handler ran.
+func (ev *Context) runTimer() bool {
+	t := ev.timers[0]
+	if t.when > ev.now {
+		ev.now = monoNow()
+		if t.when > ev.now {
+			return false
+		}
+	}
+	ev.timers.remove(t)
+	t.firing = true
+	t.handler(ev, t, fromMono(ev.now))
+	if t.firing {
+		// Neither re-armed with Update nor freed by its handler: gone.
+		t.firing = false
+		t.freed = true
+		disown(&t.link)
+	}
+	return true
+}
