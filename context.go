@@ -50,6 +50,7 @@ type Context struct {
 	ready     []poller.Event
 	readyN    int
 	readyPos  int
+	waits     uint64 // kernel waits so far
 
 	// signals
 	sigPending atomic.Bool

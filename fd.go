@@ -58,6 +58,9 @@ type fdState struct {
 	dirty  bool   // kernel interest must be recomputed before the next wait
 	gotErr bool   // error seen that no event wanted: stop asking until flags change
 	failed bool   // the kernel refused this fd: disabled until flags change
+	// checked is ev.waits+1 when the fd was last seen open: AddFD checks a
+	// descriptor once per loop turn, not once per event.
+	checked uint64
 }
 
 // AddFD adds an fd event on fd waiting for flags (tevent_add_fd). A
@@ -76,10 +79,15 @@ func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 	if fd < 0 {
 		return nil, fmt.Errorf("%w: %d", ErrBadFD, fd)
 	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-		return nil, fmt.Errorf("%w: %d: %w", ErrBadFD, fd, err)
-	}
 	st := ev.fdStateFor(fd)
+	if st.checked != ev.waits+1 {
+		// One validity check per descriptor per loop turn: adding and
+		// freeing events on a known fd between turns costs no syscall.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return nil, fmt.Errorf("%w: %d: %w", ErrBadFD, fd, err)
+		}
+		st.checked = ev.waits + 1
+	}
 	f := &FD{ev: ev, state: st, handler: h, fd: fd, flags: flags & fdAllFlags}
 	st.events = append(st.events, f)
 	ev.nFDEvents++
@@ -187,6 +195,9 @@ func (f *FD) freeOwned() {
 	} else if f.autoClose {
 		f.autoClose = false
 		unix.Close(f.fd)
+	}
+	if closing {
+		st.checked = 0
 	}
 }
 

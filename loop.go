@@ -208,6 +208,7 @@ func (ev *Context) wait() error {
 	}
 	n, err := ev.poller.Wait(ev.ready, timeout)
 	ev.sleeping.Store(0)
+	ev.waits++
 	if ev.trace != nil && !ev.freed {
 		ev.trace(TraceAfterWait)
 	}

@@ -53,7 +53,7 @@ func (t *Timer) Update(at time.Time) {
 	ev.timerSeq++
 	t.seq = ev.timerSeq
 	if t.index >= 0 {
-		ev.timers.fix(t.index)
+		ev.timers.update(t)
 		return
 	}
 	t.firing = false
@@ -87,13 +87,14 @@ func (t *Timer) freeOwned() {
 // runTimer fires the earliest timer if it has expired. It reports whether
 // a handler ran.
 func (ev *Context) runTimer() bool {
-	t := ev.timers[0]
-	if t.when > ev.now {
+	top := &ev.timers[0]
+	if top.when > ev.now {
 		ev.now = monoNow()
-		if t.when > ev.now {
+		if top.when > ev.now {
 			return false
 		}
 	}
+	t := top.t
 	ev.timers.remove(t)
 	t.firing = true
 	t.handler(ev, t, fromMono(ev.now))

@@ -1,43 +1,45 @@
 package tevent
 
-// timerHeap is a 4-ary min-heap of timers ordered by deadline, then by
-// the order they were added (seq), so equal deadlines fire in order. Each
-// timer keeps its index, so removal and update cost O(log n).
-type timerHeap []*Timer
+// timerHeap is a 4-ary min-heap of timers ordered by deadline, then by the
+// order they were added (seq), so equal deadlines fire in order. The keys
+// live in the heap array beside the timer pointer, so sifting compares
+// without touching the timers (as libev's heap does); each timer keeps its
+// slot, so removal and update cost O(log n).
+type timerHeap []heapEntry
 
-func timerLess(a, b *Timer) bool {
-	if a.when != b.when {
-		return a.when < b.when
-	}
-	return a.seq < b.seq
+type heapEntry struct {
+	when int64
+	seq  uint64
+	t    *Timer
+}
+
+func (a *heapEntry) less(b *heapEntry) bool {
+	return a.when < b.when || (a.when == b.when && a.seq < b.seq)
 }
 
 func (h *timerHeap) push(t *Timer) {
-	*h = append(*h, t)
-	t.index = len(*h) - 1
-	h.up(t.index)
+	*h = append(*h, heapEntry{t.when, t.seq, t})
+	h.up(len(*h) - 1)
 }
 
-func (h *timerHeap) up(i int) {
-	s := *h
-	t := s[i]
+func (h timerHeap) up(i int) {
+	e := h[i]
 	for i > 0 {
 		p := (i - 1) / 4
-		if !timerLess(t, s[p]) {
+		if !e.less(&h[p]) {
 			break
 		}
-		s[i] = s[p]
-		s[i].index = i
+		h[i] = h[p]
+		h[i].t.index = i
 		i = p
 	}
-	s[i] = t
-	t.index = i
+	h[i] = e
+	e.t.index = i
 }
 
-func (h *timerHeap) down(i int) {
-	s := *h
-	n := len(s)
-	t := s[i]
+func (h timerHeap) down(i int) {
+	n := len(h)
+	e := h[i]
 	for {
 		c := 4*i + 1
 		if c >= n {
@@ -49,19 +51,19 @@ func (h *timerHeap) down(i int) {
 			end = n
 		}
 		for j := c + 1; j < end; j++ {
-			if timerLess(s[j], s[m]) {
+			if h[j].less(&h[m]) {
 				m = j
 			}
 		}
-		if !timerLess(s[m], t) {
+		if !h[m].less(&e) {
 			break
 		}
-		s[i] = s[m]
-		s[i].index = i
+		h[i] = h[m]
+		h[i].t.index = i
 		i = m
 	}
-	s[i] = t
-	t.index = i
+	h[i] = e
+	e.t.index = i
 }
 
 // remove takes t out of the heap.
@@ -72,18 +74,24 @@ func (h *timerHeap) remove(t *Timer) {
 	t.index = -1
 	if i != last {
 		s[i] = s[last]
-		s[i].index = i
 	}
-	s[last] = nil
-	*h = s[:last]
+	s[last] = heapEntry{}
+	s = s[:last]
+	*h = s
 	if i != last {
-		h.fix(i)
+		s.fix(i)
 	}
 }
 
-func (h *timerHeap) fix(i int) {
-	s := *h
-	if i > 0 && timerLess(s[i], s[(i-1)/4]) {
+// update re-keys t, which is in the heap.
+func (h timerHeap) update(t *Timer) {
+	i := t.index
+	h[i].when, h[i].seq = t.when, t.seq
+	h.fix(i)
+}
+
+func (h timerHeap) fix(i int) {
+	if i > 0 && h[i].less(&h[(i-1)/4]) {
 		h.up(i)
 	} else {
 		h.down(i)

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,8 +35,10 @@ type Poller struct {
 	raw   syscall.RawConn // its raw view
 	wake  *wakefd.WakeFD  // blocking mode only
 	buf   []unix.EpollEvent
-	woken atomic.Bool
+	waker *poller.Waker
+	nfds  int // descriptors registered
 	past  time.Time
+	kwake func() error
 
 	// scratch for the RawConn callback, kept here so it does not allocate
 	waitN   int
@@ -52,7 +53,8 @@ func New(blocking bool) (*Poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	p := &Poller{epfd: epfd, buf: make([]unix.EpollEvent, 256), past: time.Unix(1, 0)}
+	p := &Poller{epfd: epfd, buf: make([]unix.EpollEvent, 256), past: time.Unix(1, 0), waker: poller.NewWaker()}
+	p.kwake = p.kernelWake
 	if !blocking {
 		if err := unix.SetNonblock(epfd, true); err == nil {
 			f := os.NewFile(uintptr(epfd), "epoll")
@@ -116,6 +118,7 @@ func (p *Poller) Control(fd int, old, new uint32) error {
 		if old == 0 {
 			return nil
 		}
+		p.nfds--
 		err := sysEpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, &ev)
 		if err == unix.ENOENT || err == unix.EBADF {
 			return nil // closed already: the kernel forgot it
@@ -125,6 +128,9 @@ func (p *Poller) Control(fd int, old, new uint32) error {
 		err := sysEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 		if err == unix.EEXIST {
 			err = sysEpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+		}
+		if err == nil {
+			p.nfds++
 		}
 		return err
 	default:
@@ -167,6 +173,13 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 	switch {
 	case timeout == 0:
 		n, err = p.epollWait(0)
+	case p.nfds <= 0:
+		// Nothing to watch but wake-ups and the clock: park on a channel.
+		if !p.waker.Announce(poller.ModeChan) {
+			p.waker.Park(timeout)
+		}
+		p.waker.Clear()
+		return 0, nil
 	case p.file != nil:
 		n, err = p.epollWait(0)
 		if n != 0 || err != nil {
@@ -179,14 +192,14 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 		if err = p.file.SetReadDeadline(dl); err != nil {
 			return 0, fmt.Errorf("epoll: %w: %w", poller.ErrFatal, err)
 		}
-		if p.woken.Swap(false) {
+		if p.waker.Announce(poller.ModeKernel) {
 			return 0, nil
 		}
 		p.waitN, p.waitErr = 0, nil
 		err = p.raw.Read(p.waitFn)
+		p.waker.Clear()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				p.woken.Store(false)
 				return 0, nil
 			}
 			return 0, fmt.Errorf("epoll: %w: %w", poller.ErrFatal, err)
@@ -197,10 +210,11 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 		if timeout > 0 {
 			ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
 		}
-		if p.woken.Swap(false) {
+		if p.waker.Announce(poller.ModeKernel) {
 			ms = 0
 		}
 		n, err = p.epollWait(ms)
+		p.waker.Clear()
 	}
 	if err != nil {
 		return 0, err
@@ -209,7 +223,6 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 	for i := 0; i < n; i++ {
 		e := &p.buf[i]
 		if e.Fd < 0 {
-			p.woken.Store(false)
 			p.wake.Drain()
 			continue
 		}
@@ -230,8 +243,9 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 }
 
 // Wake implements poller.Poller.
-func (p *Poller) Wake() error {
-	p.woken.Store(true)
+func (p *Poller) Wake() error { return p.waker.Wake(p.kwake) }
+
+func (p *Poller) kernelWake() error {
 	if p.file != nil {
 		return p.file.SetReadDeadline(p.past)
 	}

@@ -5,7 +5,6 @@
 package poll
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/gotevent/tevent/internal/poller"
@@ -19,7 +18,8 @@ type Poller struct {
 	pfds  []unix.PollFd // pfds[0] is the wake fd
 	pos   []int32       // fd -> index in pfds + 1; 0 when absent
 	start int           // rotating scan start, for fairness when evs fills up
-	woken atomic.Bool
+	waker *poller.Waker
+	kwake func() error
 }
 
 // New returns a poll backend with its wake-up descriptor.
@@ -28,7 +28,8 @@ func New() (*Poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Poller{wake: w}
+	p := &Poller{wake: w, waker: poller.NewWaker()}
+	p.kwake = w.Wake
 	p.pfds = append(p.pfds, unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
 	return p, nil
 }
@@ -85,13 +86,22 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 	if timeout >= 0 {
 		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
 	}
-	if ms != 0 && p.woken.Swap(false) {
+	if ms != 0 && len(p.pfds) == 1 {
+		// Nothing to watch but wake-ups and the clock: park on a channel.
+		if !p.waker.Announce(poller.ModeChan) {
+			p.waker.Park(timeout)
+		}
+		p.waker.Clear()
+		return 0, nil
+	}
+	if ms != 0 && p.waker.Announce(poller.ModeKernel) {
 		ms = 0
 	}
 	for i := range p.pfds {
 		p.pfds[i].Revents = 0
 	}
 	n, err := unix.Poll(p.pfds, ms)
+	p.waker.Clear()
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
 			return 0, nil
@@ -102,7 +112,6 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 		return 0, nil
 	}
 	if p.pfds[0].Revents != 0 {
-		p.woken.Store(false)
 		p.wake.Drain()
 	}
 	count := len(p.pfds) - 1
@@ -137,10 +146,7 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 }
 
 // Wake implements poller.Poller.
-func (p *Poller) Wake() error {
-	p.woken.Store(true)
-	return p.wake.Wake()
-}
+func (p *Poller) Wake() error { return p.waker.Wake(p.kwake) }
 
 // Close implements poller.Poller.
 func (p *Poller) Close() error { return p.wake.Close() }

@@ -1,0 +1,236 @@
+package tevent
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func benchContext(b *testing.B) *Context {
+	b.Helper()
+	ev, err := New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(ev.Free)
+	return ev
+}
+
+// BenchmarkImmediate: one immediate rescheduling itself, one LoopOnce each.
+func BenchmarkImmediate(b *testing.B) {
+	ev := benchContext(b)
+	im := ev.NewImmediate()
+	n := 0
+	var h ImmediateHandler
+	h = func(ev *Context, im *Immediate) {
+		n++
+		im.Schedule(h)
+	}
+	im.Schedule(h)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := ev.LoopOnce(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n != b.N {
+		b.Fatalf("ran %d, want %d", n, b.N)
+	}
+}
+
+// BenchmarkFDDispatch: one always-readable socket, one LoopOnce each.
+func BenchmarkFDDispatch(b *testing.B) {
+	for _, backend := range Backends() {
+		b.Run(backend, func(b *testing.B) {
+			ev, err := New(WithBackend(backend))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ev.Free()
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer unix.Close(fds[0])
+			defer unix.Close(fds[1])
+			unix.Write(fds[1], []byte("x"))
+			n := 0
+			if _, err := ev.AddFD(fds[0], FDRead, func(ev *Context, fde *FD, fl FDFlags) { n++ }); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := ev.LoopOnce(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n != b.N {
+				b.Fatalf("ran %d, want %d", n, b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkTimerAddFire: add n timers due in the past-to-now range and
+// fire them all; reported per timer.
+func BenchmarkTimerAddFire(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			ev := benchContext(b)
+			fired := 0
+			h := func(ev *Context, te *Timer, now time.Time) { fired++ }
+			rng := uint64(42)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				base := time.Now().Add(-time.Second)
+				for j := 0; j < n; j++ {
+					rng ^= rng << 13
+					rng ^= rng >> 7
+					rng ^= rng << 17
+					ev.AddTimer(base.Add(time.Duration(rng%uint64(time.Second))), h)
+				}
+				for fired < (i+1)*n {
+					if err := ev.LoopOnce(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/timer")
+		})
+	}
+}
+
+// BenchmarkTimerChurn: free one of 10000 live timers and add another.
+func BenchmarkTimerChurn(b *testing.B) {
+	ev := benchContext(b)
+	h := func(ev *Context, te *Timer, now time.Time) {}
+	const live = 10000
+	ts := make([]*Timer, live)
+	far := time.Now().Add(time.Minute)
+	for i := range ts {
+		ts[i] = ev.AddTimer(far.Add(time.Duration(i)), h)
+	}
+	rng := uint64(42)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		k := rng % live
+		ts[k].Free()
+		ts[k] = ev.AddTimer(far.Add(time.Duration(rng%uint64(time.Second))), h)
+	}
+}
+
+// BenchmarkFDChurn: add a read event, set read+write, set read, free.
+func BenchmarkFDChurn(b *testing.B) {
+	ev := benchContext(b)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	h := func(ev *Context, fde *FD, fl FDFlags) {}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, err := ev.AddFD(fds[0], FDRead, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.SetFlags(FDRead | FDWrite)
+		f.SetFlags(FDRead)
+		f.Free()
+	}
+}
+
+// BenchmarkProxySchedule: Schedule from another goroutine and run on the
+// loop; reported per call. The scheduled func is made once, so any
+// allocation is the library's.
+func BenchmarkProxySchedule(b *testing.B) {
+	ev := benchContext(b)
+	tp, err := ev.NewThreadProxy()
+	if err != nil {
+		b.Fatal(err)
+	}
+	got := 0
+	fn := func(ev *Context) { got++ }
+	done := make(chan struct{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if err := tp.Schedule(fn); err != nil {
+				panic(err)
+			}
+		}
+		close(done)
+	}()
+	for got < b.N {
+		if err := ev.LoopOnce(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+}
+
+// BenchmarkProxyPingPong: two loops on two goroutines bounce one call.
+func BenchmarkProxyPingPong(b *testing.B) {
+	ev := benchContext(b)
+	tpA, _ := ev.NewThreadProxy()
+	type peer struct {
+		tp *ThreadProxy
+	}
+	ready := make(chan *ThreadProxy)
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	rounds := 0
+	var pong func(ev *Context)
+	var ping func(ev *Context)
+	var tpB *ThreadProxy
+	ping = func(evB *Context) { tpA.Schedule(pong) }
+	pong = func(ev *Context) {
+		rounds++
+		if rounds < b.N {
+			tpB.Schedule(ping)
+		}
+	}
+	go func() {
+		defer close(finished)
+		evB, err := New()
+		if err != nil {
+			panic(err)
+		}
+		defer evB.Free()
+		tp, _ := evB.NewThreadProxy()
+		ready <- tp
+		evB.LoopUntil(func() bool {
+			select {
+			case <-stop:
+				return true
+			default:
+				return false
+			}
+		})
+	}()
+	tpB = <-ready
+	b.ReportAllocs()
+	b.ResetTimer()
+	tpB.Schedule(ping)
+	for rounds < b.N {
+		if err := ev.LoopOnce(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	close(stop)
+	tpB.Schedule(func(*Context) {})
+	<-finished
+}
