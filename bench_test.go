@@ -234,3 +234,48 @@ func BenchmarkProxyPingPong(b *testing.B) {
 	tpB.Schedule(func(*Context) {})
 	<-finished
 }
+
+// BenchmarkPipes is libevent's pipes benchmark (1000 socketpairs, 100
+// active chains): one op is one handled read that writes to the next pair.
+func BenchmarkPipes(b *testing.B) {
+	const pipes, active = 1000, 100
+	ev := benchContext(b)
+	fds := make([]int, 2*pipes)
+	for i := 0; i < pipes; i++ {
+		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Skip("socketpair:", err)
+		}
+		fds[2*i], fds[2*i+1] = p[0], p[1]
+	}
+	defer func() {
+		ev.Free()
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	reads := 0
+	left := b.N - active
+	var buf [1]byte
+	for i := 0; i < pipes; i++ {
+		rfd, next := fds[2*i], fds[2*((i+1)%pipes)+1]
+		ev.AddFD(rfd, FDRead, func(ev *Context, fde *FD, fl FDFlags) {
+			unix.Read(rfd, buf[:])
+			reads++
+			if left > 0 {
+				left--
+				unix.Write(next, buf[:])
+			}
+		})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < active && i < b.N; i++ {
+		unix.Write(fds[2*(i*(pipes/active))+1], buf[:])
+	}
+	for reads < b.N {
+		if err := ev.LoopOnce(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

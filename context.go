@@ -63,6 +63,14 @@ type Context struct {
 	local    []proxyCall  // calls taken from the inbox, run one per turn
 	localPos int
 
+	// wrappers (wrapper.go): set on a wrapper context only
+	main  *Context
+	hooks *WrapperHooks
+	uses  int
+
+	// per-event trace callbacks (eventtrace.go); nil when none is set
+	tracers *eventTracers
+
 	// blocking work pool (gopool.go)
 	poolSize int
 	pool     *workPool
@@ -72,11 +80,11 @@ type Context struct {
 type Option func(*config)
 
 type config struct {
-	backend  string
-	log      *slog.Logger
-	strict   bool
-	poolSize int
-	blocking bool
+	backend       string
+	log           *slog.Logger
+	strict        bool
+	poolSize      int
+	runtimePoller bool
 }
 
 // WithBackend selects the backend by name: one of Backends().
@@ -98,10 +106,15 @@ func WithOneEventPerWait() Option { return func(c *config) { c.strict = true } }
 // (default: runtime.GOMAXPROCS(0)).
 func WithPoolSize(n int) Option { return func(c *config) { c.poolSize = n } }
 
-// WithBlockingWait makes the epoll backends block an OS thread in
-// epoll_wait, as C tevent does, instead of parking the goroutine in the Go
-// runtime's poller. Mostly useful for comparison; it has no effect on poll.
-func WithBlockingWait() Option { return func(c *config) { c.blocking = true } }
+// WithRuntimePoller makes the epoll backends hand the epoll descriptor to
+// the Go runtime's network poller: a loop waiting for fds parks its
+// goroutine instead of blocking an OS thread in epoll_wait, and a wake-up
+// from another goroutine costs no system call. It suits many mostly idle
+// loops. The price is paid while busy: every new readiness on the loop's
+// fds also wakes the runtime's poller thread, so fd throughput is lower
+// than with the default, which blocks in epoll_wait as C tevent does. A
+// loop with no fds to watch parks its goroutine either way.
+func WithRuntimePoller() Option { return func(c *config) { c.runtimePoller = true } }
 
 var defaultBackend struct {
 	sync.Mutex
@@ -162,7 +175,7 @@ func New(opts ...Option) (*Context, error) {
 	}
 	ev := &Context{backend: c.backend, log: c.log, poolSize: c.poolSize}
 	ev.Scope.init(ev)
-	p, err := newPoller(c.backend, c.blocking)
+	p, err := newPoller(c.backend, !c.runtimePoller)
 	if err != nil {
 		return nil, fmt.Errorf("tevent: creating %s backend: %w", c.backend, err)
 	}
@@ -195,6 +208,10 @@ func (ev *Context) IsFreed() bool { return ev.freed }
 // call running it then returns nil.
 func (ev *Context) Free() {
 	if ev.freed {
+		return
+	}
+	if ev.main != nil {
+		ev.freeWrapper()
 		return
 	}
 	ev.freed = true
@@ -235,4 +252,9 @@ func SameLoop(a, b *Context) bool {
 	return a.mainContext() == b.mainContext()
 }
 
-func (ev *Context) mainContext() *Context { return ev }
+func (ev *Context) mainContext() *Context {
+	if ev.main != nil {
+		return ev.main
+	}
+	return ev
+}

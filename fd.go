@@ -37,7 +37,8 @@ type FDHandler func(ev *Context, fde *FD, flags FDFlags)
 // can leave that fd's harvested readiness stale (see WithOneEventPerWait).
 type FD struct {
 	link      ownLink
-	ev        *Context
+	ev        *Context // the main context
+	wrap      *Context // the wrapper it was added through, or nil
 	state     *fdState
 	handler   FDHandler
 	closeFn   func(ev *Context, fde *FD, fd int)
@@ -46,6 +47,10 @@ type FD struct {
 	autoClose bool
 	freed     bool
 	tag       uint64
+	// since is ev.waits+1 at AddFD: readiness harvested by an earlier
+	// wait may belong to a file that had this number before, so the
+	// event ignores it.
+	since uint64
 }
 
 // fdState is what the context knows of one descriptor number: the events
@@ -72,7 +77,8 @@ func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 	if h == nil {
 		panic("tevent: AddFD called with a nil FDHandler")
 	}
-	ev := s.ev
+	w := s.ev
+	ev := w.mainContext()
 	if s.freed || ev.freed {
 		return nil, ErrFreed
 	}
@@ -88,11 +94,17 @@ func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 		}
 		st.checked = ev.waits + 1
 	}
-	f := &FD{ev: ev, state: st, handler: h, fd: fd, flags: flags & fdAllFlags}
+	f := &FD{ev: ev, state: st, handler: h, fd: fd, flags: flags & fdAllFlags, since: ev.waits + 1}
+	if w != ev {
+		f.wrap = w
+	}
 	st.events = append(st.events, f)
 	ev.nFDEvents++
 	ev.markDirty(st)
 	s.adopt(&f.link, f)
+	if ev.tracers != nil && ev.tracers.fd != nil {
+		ev.tracers.fd(f, EventAttach)
+	}
 	return f, nil
 }
 
@@ -124,6 +136,15 @@ func (ev *Context) markDirty(st *fdState) {
 	if ev.pollMT {
 		ev.notify()
 	}
+}
+
+// Context returns the context the event was added to (a wrapper, if it
+// was added through one).
+func (f *FD) Context() *Context {
+	if f.wrap != nil {
+		return f.wrap
+	}
+	return f.ev
 }
 
 // Fd returns the descriptor.
@@ -170,6 +191,9 @@ func (f *FD) Free() {
 func (f *FD) freeOwned() {
 	f.freed = true
 	ev := f.ev
+	if ev.tracers != nil && ev.tracers.fd != nil {
+		ev.tracers.fd(f, EventDetach)
+	}
 	st := f.state
 	for i, e := range st.events {
 		if e == f {
@@ -181,9 +205,10 @@ func (f *FD) freeOwned() {
 	}
 	ev.nFDEvents--
 	closing := f.closeFn != nil || f.autoClose
-	if closing && len(st.events) == 0 && st.kmask != 0 && ev.poller != nil {
-		// The number may be reused as soon as it is closed: tell the
-		// kernel now, while it still names our file.
+	if len(st.events) == 0 && st.kmask != 0 && ev.poller != nil {
+		// The number may be reused as soon as it is closed, by us or by
+		// the caller right after Free: tell the kernel now, while it
+		// still names our file.
 		ev.poller.Control(st.fd, st.kmask, 0)
 		st.kmask = 0
 	}
@@ -191,7 +216,7 @@ func (f *FD) freeOwned() {
 	if f.closeFn != nil {
 		fn := f.closeFn
 		f.closeFn = nil
-		fn(ev, f, f.fd)
+		fn(f.Context(), f, f.fd)
 	} else if f.autoClose {
 		f.autoClose = false
 		unix.Close(f.fd)
@@ -294,11 +319,18 @@ func (ev *Context) dispatchFD() bool {
 			}
 			f := st.events[i]
 			fl := readyFlags(e.Events) & f.flags
-			if fl == 0 {
+			if fl == 0 || f.since > ev.waits {
 				continue
 			}
 			st.rr = i + 1
-			f.handler(ev, f, fl)
+			if ev.tracers != nil && ev.tracers.fd != nil {
+				ev.tracers.fd(f, EventBeforeHandler)
+			}
+			if f.wrap == nil {
+				f.handler(ev, f, fl)
+			} else {
+				f.wrap.callFD(f, fl)
+			}
 			return true
 		}
 		if e.Events&poller.Err != 0 && !st.gotErr {

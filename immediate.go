@@ -8,7 +8,8 @@ type ImmediateHandler func(ev *Context, im *Immediate)
 // a later loop turn, before timers and fds.
 type Immediate struct {
 	link       ownLink
-	ev         *Context
+	ev         *Context // the main context
+	wrap       *Context // the wrapper it was created through, or nil
 	handler    ImmediateHandler
 	prev, next *Immediate
 	scheduled  bool
@@ -19,8 +20,12 @@ type Immediate struct {
 // NewImmediate creates an immediate event owned by s
 // (tevent_create_immediate). On a freed scope it never runs.
 func (s *Scope) NewImmediate() *Immediate {
-	im := &Immediate{ev: s.ev}
-	if s.freed || s.ev.freed {
+	w := s.ev
+	im := &Immediate{ev: w.mainContext()}
+	if w != im.ev {
+		im.wrap = w
+	}
+	if s.freed || im.ev.freed {
 		im.freed = true
 		return im
 	}
@@ -38,6 +43,9 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 	ev := im.ev
 	if im.scheduled {
 		ev.unlinkImmediate(im)
+		if h == nil && ev.tracers != nil && ev.tracers.immediate != nil {
+			ev.tracers.immediate(im, EventDetach)
+		}
 	}
 	if h == nil {
 		im.handler = nil
@@ -53,6 +61,21 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 		ev.immHead = im
 	}
 	ev.immTail = im
+	if ev.tracers != nil && ev.tracers.immediate != nil {
+		ev.tracers.immediate(im, EventAttach)
+	}
+	if ev.log != nil {
+		ev.debugf(levelTrace, "tevent: schedule immediate event", "immediate", im)
+	}
+}
+
+// Context returns the context the immediate was created on (a wrapper, if
+// it was created through one).
+func (im *Immediate) Context() *Context {
+	if im.wrap != nil {
+		return im.wrap
+	}
+	return im.ev
 }
 
 // Scheduled reports whether im is waiting to run.
@@ -92,6 +115,9 @@ func (im *Immediate) freeOwned() {
 	im.freed = true
 	if im.scheduled {
 		im.ev.unlinkImmediate(im)
+		if tr := im.ev.tracers; tr != nil && tr.immediate != nil {
+			tr.immediate(im, EventDetach)
+		}
 	}
 	im.handler = nil
 }
@@ -109,5 +135,15 @@ func (ev *Context) runImmediate() {
 	im.scheduled = false
 	h := im.handler
 	im.handler = nil
-	h(ev, im)
+	if ev.tracers != nil && ev.tracers.immediate != nil {
+		ev.tracers.immediate(im, EventBeforeHandler)
+	}
+	if ev.log != nil {
+		ev.debugf(levelTrace, "tevent: run immediate event", "immediate", im)
+	}
+	if im.wrap == nil {
+		h(ev, im)
+	} else {
+		im.wrap.callImmediate(im, h)
+	}
 }

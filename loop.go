@@ -24,6 +24,9 @@ func (ev *Context) LoopOnce() error {
 	if ev.freed {
 		return ErrFreed
 	}
+	if ev.main != nil {
+		return ev.wrapperLoop(func(m *Context) error { return m.LoopOnce() })
+	}
 	if !ev.running.CompareAndSwap(0, 1) {
 		return ev.nested(false, nil)
 	}
@@ -37,6 +40,9 @@ func (ev *Context) LoopOnce() error {
 func (ev *Context) LoopWait() error {
 	if ev.freed {
 		return ErrFreed
+	}
+	if ev.main != nil {
+		return ev.wrapperLoop(func(m *Context) error { return m.LoopWait() })
 	}
 	if !ev.running.CompareAndSwap(0, 1) {
 		return ev.nested(true, nil)
@@ -52,6 +58,9 @@ func (ev *Context) LoopWait() error {
 func (ev *Context) LoopUntil(finished func() bool) error {
 	if ev.freed {
 		return ErrFreed
+	}
+	if ev.main != nil {
+		return ev.wrapperLoop(func(m *Context) error { return m.LoopUntil(finished) })
 	}
 	if !ev.running.CompareAndSwap(0, 1) {
 		return ev.nested(true, finished)
@@ -71,6 +80,11 @@ func (ev *Context) release() {
 func (ev *Context) loopWait() error {
 	for !ev.freed && ev.hasEvents() {
 		if err := ev.loopOnce(); err != nil {
+			if err == ErrNoEvents {
+				// hasEvents counted calls queued for a proxy freed
+				// since: they were dropped, and nothing is left.
+				return nil
+			}
 			return err
 		}
 	}
@@ -92,9 +106,11 @@ func (ev *Context) loopUntil(finished func() bool) error {
 func (ev *Context) nested(wait bool, finished func() bool) error {
 	owner := ev.ownerG.Load()
 	if owner != 0 && owner != goid() {
+		ev.debugf(levelError, "tevent: context driven from two goroutines", "owner", owner)
 		return fmt.Errorf("%w: a loop function was called while goroutine %d is running this context's loop; drive each context from one goroutine and use a ThreadProxy to reach it from others", ErrConcurrentUse, owner)
 	}
 	if !ev.allowNesting {
+		ev.debugf(levelFatal, "tevent: loop function nested without AllowNesting")
 		if owner == 0 {
 			return fmt.Errorf("%w: loop function called while the context's loop is running: from one of its own handlers (call AllowNesting to permit that) or from another goroutine (%w)", ErrNesting, ErrConcurrentUse)
 		}

@@ -34,11 +34,12 @@ type proxyInbox struct {
 // NewThreadProxy creates a proxy owned by the context. It fails with
 // ErrFreed on a freed context.
 func (ev *Context) NewThreadProxy() (*ThreadProxy, error) {
-	if ev.freed {
+	m := ev.mainContext()
+	if ev.freed || m.freed {
 		return nil, ErrFreed
 	}
-	tp := &ThreadProxy{ev: ev}
-	ev.proxies.Add(1)
+	tp := &ThreadProxy{ev: m}
+	m.proxies.Add(1)
 	ev.Scope.adopt(&tp.link, tp)
 	return tp, nil
 }

@@ -39,7 +39,8 @@ type SignalHandler func(ev *Context, se *Signal, signum syscall.Signal, count in
 // Signal is a signal event (tevent_signal).
 type Signal struct {
 	link    ownLink
-	ev      *Context
+	ev      *Context // the main context
+	wrap    *Context // the wrapper it was added through, or nil
 	handler SignalHandler
 	sig     syscall.Signal
 	flags   SignalFlags
@@ -92,7 +93,8 @@ func (s *Scope) AddSignal(sig syscall.Signal, flags SignalFlags, h SignalHandler
 	if h == nil {
 		panic("tevent: AddSignal called with a nil SignalHandler")
 	}
-	ev := s.ev
+	w := s.ev
+	ev := w.mainContext()
 	if s.freed || ev.freed {
 		return nil, ErrFreed
 	}
@@ -103,6 +105,9 @@ func (s *Scope) AddSignal(sig syscall.Signal, flags SignalFlags, h SignalHandler
 		ev.sig = &ctxSignals{}
 	}
 	se := &Signal{ev: ev, handler: h, sig: sig, flags: flags}
+	if w != ev {
+		se.wrap = w
+	}
 	cs := ev.sig
 	if len(cs.events[sig]) == 0 {
 		cs.counts[sig].Store(0)
@@ -111,6 +116,9 @@ func (s *Scope) AddSignal(sig syscall.Signal, flags SignalFlags, h SignalHandler
 	cs.events[sig] = append(cs.events[sig], se)
 	cs.n++
 	s.adopt(&se.link, se)
+	if ev.tracers != nil && ev.tracers.signal != nil {
+		ev.tracers.signal(se, EventAttach)
+	}
 	return se, nil
 }
 
@@ -194,8 +202,20 @@ func (se *Signal) Free() {
 	se.freeOwned()
 }
 
+// Context returns the context the event was added to (a wrapper, if it
+// was added through one).
+func (se *Signal) Context() *Context {
+	if se.wrap != nil {
+		return se.wrap
+	}
+	return se.ev
+}
+
 func (se *Signal) freeOwned() {
 	se.freed = true
+	if tr := se.ev.tracers; tr != nil && tr.signal != nil {
+		tr.signal(se, EventDetach)
+	}
 	cs := se.ev.sig
 	list := cs.events[se.sig]
 	for i, e := range list {
@@ -237,7 +257,14 @@ func (ev *Context) runSignals() bool {
 				continue
 			}
 			ran = true
-			se.handler(ev, se, syscall.Signal(sig), int(count), nil)
+			if ev.tracers != nil && ev.tracers.signal != nil {
+				ev.tracers.signal(se, EventBeforeHandler)
+			}
+			if se.wrap == nil {
+				se.handler(ev, se, syscall.Signal(sig), int(count), nil)
+			} else {
+				se.wrap.callSignal(se, syscall.Signal(sig), int(count))
+			}
 			if ev.freed {
 				return true
 			}

@@ -9,7 +9,8 @@ type TimerHandler func(ev *Context, te *Timer, now time.Time)
 // Timer is a one-shot timer event (tevent_timer).
 type Timer struct {
 	link    ownLink
-	ev      *Context
+	ev      *Context // the main context
+	wrap    *Context // the wrapper it was added through, or nil
 	handler TimerHandler
 	when    int64 // monotonic ns since clockBase
 	seq     uint64
@@ -27,8 +28,12 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 	if h == nil {
 		panic("tevent: AddTimer called with a nil TimerHandler")
 	}
-	ev := s.ev
+	w := s.ev
+	ev := w.mainContext()
 	t := &Timer{ev: ev, handler: h, index: -1}
+	if w != ev {
+		t.wrap = w
+	}
 	if s.freed || ev.freed {
 		t.freed = true
 		return t
@@ -38,6 +43,12 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 	t.seq = ev.timerSeq
 	ev.timers.push(t)
 	s.adopt(&t.link, t)
+	if ev.tracers != nil && ev.tracers.timer != nil {
+		ev.tracers.timer(t, EventAttach)
+	}
+	if ev.log != nil {
+		ev.debugf(levelTrace, "tevent: added timed event", "timer", t, "at", at)
+	}
 	return t
 }
 
@@ -81,7 +92,22 @@ func (t *Timer) freeOwned() {
 	t.firing = false
 	if t.index >= 0 {
 		t.ev.timers.remove(t)
+		if tr := t.ev.tracers; tr != nil && tr.timer != nil {
+			tr.timer(t, EventDetach)
+		}
+		if t.ev.log != nil {
+			t.ev.debugf(levelTrace, "tevent: destroying timer event", "timer", t)
+		}
 	}
+}
+
+// Context returns the context the timer was added to (a wrapper, if it
+// was added through one).
+func (t *Timer) Context() *Context {
+	if t.wrap != nil {
+		return t.wrap
+	}
+	return t.ev
 }
 
 // runTimer fires the earliest timer if it has expired. It reports whether
@@ -97,12 +123,26 @@ func (ev *Context) runTimer() bool {
 	t := top.t
 	ev.timers.remove(t)
 	t.firing = true
-	t.handler(ev, t, fromMono(ev.now))
+	now := fromMono(ev.now)
+	if ev.tracers != nil && ev.tracers.timer != nil {
+		ev.tracers.timer(t, EventBeforeHandler)
+	}
+	if t.wrap == nil {
+		t.handler(ev, t, now)
+	} else {
+		t.wrap.callTimer(t, now)
+	}
 	if t.firing {
 		// Neither re-armed with Update nor freed by its handler: gone.
 		t.firing = false
 		t.freed = true
 		disown(&t.link)
+		if ev.tracers != nil && ev.tracers.timer != nil {
+			ev.tracers.timer(t, EventDetach)
+		}
+		if ev.log != nil {
+			ev.debugf(levelTrace, "tevent: ending timer event", "timer", t)
+		}
 	}
 	return true
 }

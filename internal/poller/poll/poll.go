@@ -122,7 +122,8 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 		p.start = 0
 	}
 	out := 0
-	for k := 0; k < count && out < len(evs); k++ {
+	k := 0
+	for ; k < count && out < len(evs); k++ {
 		i := 1 + (p.start+k)%count
 		re := p.pfds[i].Revents
 		if re == 0 {
@@ -141,7 +142,13 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 		evs[out] = poller.Event{Fd: p.pfds[i].Fd, Events: m}
 		out++
 	}
-	p.start++
+	// When evs filled up, the next scan starts after the last fd taken,
+	// so that the ones left out come first. Otherwise every ready fd was
+	// taken and the order stays: moving the start would let some fds
+	// jump the queue and serve twice while another waits.
+	if k < count {
+		p.start = (p.start + k) % count
+	}
 	return out, nil
 }
 

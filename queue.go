@@ -1,0 +1,208 @@
+package tevent
+
+import "fmt"
+
+// Queue runs requests one at a time, in the order they were added
+// (tevent_queue). Add puts a request at the tail; when it reaches the head
+// of a running queue its trigger function is called, on a later loop turn,
+// and it stays at the head until it finishes, is received or is freed.
+// Then the next entry is triggered, again on a later loop turn.
+//
+// A Queue is owned by the scope it was created on and, like everything
+// else of its context, is used only from the goroutine that drives it.
+type Queue struct {
+	link       ownLink
+	ev         *Context
+	name       string
+	head, tail *QueueEntry
+	length     int
+	running    bool
+	freed      bool
+	im         *Immediate
+	triggerFn  ImmediateHandler
+}
+
+// QueueEntry is a request's place in a Queue (tevent_queue_entry).
+type QueueEntry struct {
+	q          *Queue
+	req        AnyReq
+	trigger    func(req AnyReq)
+	triggered  bool
+	prev, next *QueueEntry // in the queue
+	reqNext    *QueueEntry // other entries of the same request
+}
+
+// NewQueue creates a running, empty queue owned by s
+// (tevent_queue_create). On a freed scope the queue never triggers
+// anything.
+func (s *Scope) NewQueue(name string) *Queue {
+	q := &Queue{ev: s.ev, name: name, running: true}
+	q.triggerFn = q.runHead
+	if s.freed || s.ev == nil || s.ev.freed {
+		q.freed = true
+		q.running = false
+		q.im = &Immediate{ev: s.ev, freed: true}
+		return q
+	}
+	q.im = s.NewImmediate()
+	s.adopt(&q.link, q)
+	return q
+}
+
+// Name returns the name given to NewQueue.
+func (q *Queue) Name() string { return q.name }
+
+// Add puts req at the tail of the queue (tevent_queue_add_entry). When req
+// reaches the head of the running queue, trigger is called with it on a
+// later loop turn, never from inside Add; trigger starts the request's
+// work. The entry leaves the queue when req finishes, is received or is
+// freed, or when the entry is freed, and the next entry is then
+// triggered. A nil trigger makes a blocker: an entry that holds the queue
+// from the moment it reaches the head until it leaves, without being
+// called. A request that is no longer in progress (or was created on a
+// freed scope), or a freed queue, gets an entry that is not in any queue.
+func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
+	if req == nil {
+		panic("tevent: Queue.Add called with a nil request")
+	}
+	e := &QueueEntry{req: req, trigger: trigger, triggered: trigger == nil}
+	b := req.base()
+	if q.freed || b.state != ReqInProgress || b.orphan {
+		return e
+	}
+	e.q = q
+	e.prev = q.tail
+	if q.tail != nil {
+		q.tail.next = e
+	} else {
+		q.head = e
+	}
+	q.tail = e
+	q.length++
+	e.reqNext = b.entries
+	b.entries = e
+	q.kick()
+	return e
+}
+
+// kick schedules the trigger of the head entry, if it is due.
+func (q *Queue) kick() {
+	if !q.running || q.head == nil || q.head.triggered || q.im.Scheduled() {
+		return
+	}
+	q.im.Schedule(q.triggerFn)
+}
+
+// runHead is the immediate handler that triggers the head entry.
+func (q *Queue) runHead(*Context, *Immediate) {
+	e := q.head
+	if !q.running || e == nil || e.triggered {
+		return
+	}
+	e.triggered = true
+	e.trigger(e.req)
+}
+
+// Start lets a stopped queue trigger its entries again
+// (tevent_queue_start). A new queue is running.
+func (q *Queue) Start() {
+	if q.running || q.freed {
+		return
+	}
+	q.running = true
+	q.kick()
+}
+
+// Stop stops triggering entries (tevent_queue_stop). An entry already
+// triggered keeps running; the entries after it wait until Start.
+func (q *Queue) Stop() {
+	q.running = false
+	if q.im.Scheduled() {
+		q.im.Schedule(nil)
+	}
+}
+
+// Running reports whether the queue triggers its entries
+// (tevent_queue_running).
+func (q *Queue) Running() bool { return q.running }
+
+// Length returns the number of entries in the queue, the one at the head
+// included (tevent_queue_length).
+func (q *Queue) Length() int { return q.length }
+
+// Wait returns a request, owned by s, that finishes successfully when
+// every entry added before it has left the queue (tevent_queue_wait_send).
+// Like any entry, it is triggered on a later loop turn even when the queue
+// is empty, and only while the queue runs.
+func (q *Queue) Wait(s *Scope) *Req[struct{}] {
+	r := NewReq[struct{}](s)
+	q.Add(r, queueWaitTrigger)
+	return r
+}
+
+func queueWaitTrigger(req AnyReq) {
+	req.(*Req[struct{}]).Done(struct{}{})
+}
+
+// Free frees the queue: its entries leave it without being triggered, and
+// their requests are left as they are. Free is idempotent.
+func (q *Queue) Free() {
+	if q.freed {
+		return
+	}
+	disown(&q.link)
+	q.freeOwned()
+}
+
+func (q *Queue) freeOwned() {
+	q.freed = true
+	q.running = false
+	for q.head != nil {
+		q.head.remove()
+	}
+	q.im.Free()
+}
+
+// String describes the queue for debugging.
+func (q *Queue) String() string {
+	return fmt.Sprintf("tevent.Queue(%q) length=%d running=%v", q.name, q.length, q.running)
+}
+
+// Free takes the entry out of its queue without touching its request
+// (freeing a tevent_queue_entry). If it was at the head, the next entry is
+// triggered on a later loop turn. Free is idempotent.
+func (e *QueueEntry) Free() { e.remove() }
+
+// remove unlinks e from its queue and from its request, and schedules the
+// next trigger if the head changed.
+func (e *QueueEntry) remove() {
+	q := e.q
+	if q == nil {
+		return
+	}
+	e.q = nil
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		q.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		q.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+	q.length--
+
+	b := e.req.base()
+	for p := &b.entries; *p != nil; p = &(*p).reqNext {
+		if *p == e {
+			*p = e.reqNext
+			break
+		}
+	}
+	e.reqNext = nil
+	if !q.freed {
+		q.kick()
+	}
+}

@@ -1,0 +1,544 @@
+package tevent
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// ReqState is the state of an async request (enum tevent_req_state).
+type ReqState int
+
+const (
+	// ReqInit is the zero state; NewReq never returns a request in it.
+	ReqInit ReqState = iota
+	// ReqInProgress: the request is running.
+	ReqInProgress
+	// ReqDone: the request finished successfully (Done).
+	ReqDone
+	// ReqUserError: the request finished with an error (Error, including
+	// ErrCancelled from a cancel function).
+	ReqUserError
+	// ReqTimedOut: the request's end time passed (ErrTimeout).
+	ReqTimedOut
+	// ReqReceived: the result was taken with Result, or the request was
+	// freed.
+	ReqReceived
+)
+
+var reqStateNames = [...]string{
+	ReqInit:       "ReqInit",
+	ReqInProgress: "ReqInProgress",
+	ReqDone:       "ReqDone",
+	ReqUserError:  "ReqUserError",
+	ReqTimedOut:   "ReqTimedOut",
+	ReqReceived:   "ReqReceived",
+}
+
+// String returns the state's name, such as "ReqDone".
+func (s ReqState) String() string {
+	if s >= 0 && int(s) < len(reqStateNames) {
+		return reqStateNames[s]
+	}
+	return fmt.Sprintf("ReqState(%d)", int(s))
+}
+
+// finished reports whether s is one of the end states a request reaches
+// by Done, Error, its end time or its cancel function.
+func (s ReqState) finished() bool { return s >= ReqDone && s <= ReqTimedOut }
+
+// AnyReq is the non-generic view of a request that every *Req[T]
+// satisfies. Queues take requests of any result type through it; it cannot
+// be implemented outside this package.
+type AnyReq interface {
+	// Scope returns the scope that owns the request's sub-events and
+	// sub-requests.
+	Scope() *Scope
+	// State returns the request's state.
+	State() ReqState
+	// IsInProgress reports whether the request has not finished yet.
+	IsInProgress() bool
+	// Error finishes the request with err, unless err is nil.
+	Error(err error) bool
+	// Cancel asks the request's cancel function to cancel it.
+	Cancel() bool
+	// SetEndtime makes the request time out at at.
+	SetEndtime(ev *Context, at time.Time) bool
+	// Poll runs ev's loop until the request has finished.
+	Poll(ev *Context) error
+	// Free frees the request without receiving its result.
+	Free()
+	// String describes the request for debugging.
+	String() string
+
+	base() *reqBase
+	deliver()
+}
+
+// reqBase is the part of a request that does not depend on its result
+// type: what queues and the goroutine pool work with.
+type reqBase struct {
+	link  ownLink  // in the scope given to NewReq
+	ev    *Context // the context of that scope
+	scope *Scope   // the request's own scope, created on first use
+	err   error
+
+	state    ReqState
+	finState ReqState // how it finished; still set once received
+	orphan   bool     // created on a freed scope: nothing of it will run
+
+	deferPost bool     // Post came before the request finished
+	posted    bool     // waiting in a context's post queue
+	notified  bool     // the callback has been called
+	postEv    *Context // the context Post was given
+
+	timer   *Timer      // end time (SetEndtime)
+	entries *QueueEntry // queue entries of this request, via reqNext
+	job     *poolJob    // the blocking work behind a Go request
+}
+
+// Req is an async request whose result is a T (tevent_req). An
+// implementation creates it with NewReq, starts the work (sub-events and
+// sub-requests created from req.Scope()), and returns it; it later
+// finishes it with Done or Error, from a handler on the loop. The caller
+// sets a callback with SetCallback, which is called exactly once, on the
+// loop, when the request has finished; the callback takes the result with
+// Result.
+//
+// A request that finishes before its creator returns (no callback can be
+// set yet) is returned through Post, so that its callback runs on a later
+// loop turn rather than inside the creator.
+//
+// A Req belongs to the Context of the scope it was created on and, like
+// everything else of that context, is used only from the goroutine that
+// drives it.
+type Req[T any] struct {
+	reqBase
+	val       T
+	callback  func(r *Req[T])
+	cancelFn  func(r *Req[T]) bool
+	cleanupFn func(r *Req[T], state ReqState)
+	cleanedAt ReqState // the last state the cleanup function was called with
+}
+
+// NewReq creates a request owned by s, in state ReqInProgress
+// (tevent_req_create). Freeing s frees the request. The request's own
+// scope, Scope(), is freed when its result is received or it is freed.
+// On a freed scope the request never runs anything: its Scope is freed
+// too. A nil scope panics.
+func NewReq[T any](s *Scope) *Req[T] {
+	if s == nil {
+		panic("tevent: NewReq called with a nil Scope")
+	}
+	r := &Req[T]{
+		reqBase:   reqBase{ev: s.ev, state: ReqInProgress, finState: ReqInProgress},
+		cleanedAt: ReqInProgress,
+	}
+	if s.freed || s.ev == nil || s.ev.freed {
+		r.orphan = true
+		return r
+	}
+	s.adopt(&r.link, r)
+	return r
+}
+
+func (r *Req[T]) base() *reqBase { return &r.reqBase }
+
+// Scope returns the request's own scope: sub-events and sub-requests
+// created on it live until the request's result is received (Result) or
+// the request is freed, and are freed with it. After that, Scope returns
+// a freed scope, on which new events never fire.
+func (r *Req[T]) Scope() *Scope {
+	if r.scope == nil {
+		s := &Scope{}
+		s.init(r.ev)
+		// Not linked into the parent: the request frees it itself, after
+		// its cleanup function has run, as C tevent frees a request's
+		// state after its destructor.
+		s.freed = r.orphan || r.state == ReqReceived
+		r.scope = s
+	}
+	return r.scope
+}
+
+// SetCallback sets the function called, once, when the request has
+// finished (tevent_req_set_callback). It runs on the loop: directly from
+// the handler that finishes the request, or on a later loop turn when the
+// request was finished before its creator returned (see Post). If the
+// request has already finished and its callback has not run yet, fn is
+// called on a later loop turn.
+func (r *Req[T]) SetCallback(fn func(r *Req[T])) {
+	r.callback = fn
+	if fn != nil && r.state.finished() && !r.notified && !r.posted {
+		r.schedule(r.postEv)
+	}
+}
+
+// Done finishes the request successfully with result v
+// (tevent_req_done). Finishing a request that already finished panics;
+// finishing one that timed out or was freed does nothing, since its
+// implementation cannot know that yet.
+func (r *Req[T]) Done(v T) {
+	if r.state != ReqInProgress {
+		r.finishAgain("Done")
+		return
+	}
+	r.val = v
+	r.finish(ReqDone)
+}
+
+// Error finishes the request with err and returns true, unless err is nil:
+// then it does nothing and returns false (tevent_req_error). It panics
+// like Done on a request that already finished.
+func (r *Req[T]) Error(err error) bool {
+	if err == nil {
+		return false
+	}
+	if r.state != ReqInProgress {
+		r.finishAgain("Error")
+		return true
+	}
+	r.err = err
+	r.finish(ReqUserError)
+	return true
+}
+
+// finishAgain handles Done or Error on a request that is no longer in
+// progress.
+func (r *Req[T]) finishAgain(how string) {
+	if r.finState == ReqTimedOut || r.finState == ReqInProgress {
+		// Timed out behind the implementation's back, or freed before it
+		// finished: the late completion has nowhere to go.
+		return
+	}
+	panic(fmt.Sprintf("tevent: %s called on a request that already finished: %v", how, r))
+}
+
+// finish moves the request to state and calls back (tevent_req_finish).
+func (r *Req[T]) finish(state ReqState) {
+	r.state = state
+	r.finState = state
+	if r.timer != nil {
+		r.timer.Free()
+		r.timer = nil
+	}
+	r.cleanup()
+	r.detach()
+	if r.state != state {
+		return // received or freed by its cleanup function
+	}
+	if r.deferPost {
+		r.deferPost = false
+		r.schedule(r.postEv)
+		return
+	}
+	if r.callback != nil && !r.notified {
+		r.notified = true
+		r.callback(r)
+	}
+}
+
+// detach takes the request out of its queues and releases its pool job;
+// done when it finishes or is received, whichever comes first.
+func (b *reqBase) detach() {
+	for b.entries != nil {
+		b.entries.remove()
+	}
+	if j := b.job; j != nil {
+		b.job = nil
+		j.release()
+	}
+}
+
+// cleanup calls the cleanup function with the current state, at most once
+// per state and only for states after the one it was set in.
+func (r *Req[T]) cleanup() {
+	if r.cleanupFn == nil || r.cleanedAt >= r.state {
+		return
+	}
+	r.cleanedAt = r.state
+	r.cleanupFn(r, r.state)
+}
+
+// Post makes the completion of a request that finished before its creator
+// returned reach the callback on a later loop turn of ev, never inside the
+// creator (tevent_req_post). It returns r, for "return req.Post(ev)". On a
+// request still in progress it defers the callback: when the request
+// finishes, the callback runs on a later loop turn instead of directly
+// (tevent_req_defer_callback). A nil ev means the request's own context.
+func (r *Req[T]) Post(ev *Context) *Req[T] {
+	switch {
+	case r.state == ReqInProgress:
+		r.deferPost = true
+		r.postEv = ev
+	case r.state.finished() && !r.notified:
+		r.schedule(ev)
+	}
+	return r
+}
+
+// schedule arranges for the callback to run on a later turn of ev's loop.
+func (r *Req[T]) schedule(ev *Context) {
+	if r.posted || r.orphan {
+		return
+	}
+	if ev == nil {
+		ev = r.ev
+	}
+	if ev.freed {
+		return
+	}
+	r.posted = true
+	ev.workPool().posts.push(ev, r)
+}
+
+// deliver calls back a posted request, from its context's post queue.
+func (r *Req[T]) deliver() {
+	if r.notified || r.callback == nil || !r.state.finished() {
+		return
+	}
+	r.notified = true
+	r.callback(r)
+}
+
+// IsInProgress reports whether the request has not finished yet
+// (tevent_req_is_in_progress).
+func (r *Req[T]) IsInProgress() bool { return r.state == ReqInProgress }
+
+// State returns the request's state.
+func (r *Req[T]) State() ReqState { return r.state }
+
+// Result returns the request's result, once (the _recv function of a
+// tevent request, and tevent_req_received): the value given to Done, or
+// the error given to Error, ErrTimeout or ErrCancelled. The request is
+// then received: its scope, and every sub-event and sub-request in it, is
+// freed. Result on a request still in progress returns an error and
+// changes nothing; a second Result, or Result after Free, returns an error
+// (wrapping ErrFreed) and the zero value.
+func (r *Req[T]) Result() (T, error) {
+	var zero T
+	switch r.state {
+	case ReqInProgress:
+		return zero, fmt.Errorf("tevent: Result called on %v, which is still in progress", r)
+	case ReqReceived:
+		return zero, fmt.Errorf("tevent: Result called on %v, whose result was already received or which was freed: %w", r, ErrFreed)
+	}
+	v, err := r.val, r.err
+	disown(&r.link)
+	r.receive()
+	return v, err
+}
+
+// receive ends the request's life: its result is gone, its events and
+// scope are freed and its cleanup function is called with ReqReceived.
+func (r *Req[T]) receive() {
+	r.state = ReqReceived
+	r.deferPost = false
+	r.posted = false // its entry in the post queue is skipped
+	if r.timer != nil {
+		r.timer.Free()
+		r.timer = nil
+	}
+	r.cleanup()
+	r.detach()
+	if r.scope != nil {
+		r.scope.Free()
+	}
+	// Let go of what the request referred to; most of it is usually nil.
+	var zero T
+	r.val = zero
+	if r.err != nil {
+		r.err = nil
+	}
+	if r.postEv != nil {
+		r.postEv = nil
+	}
+	if r.callback != nil {
+		r.callback = nil
+	}
+	if r.cancelFn != nil {
+		r.cancelFn = nil
+	}
+	if r.cleanupFn != nil {
+		r.cleanupFn = nil
+	}
+}
+
+// Free frees the request without receiving it: its callback will not be
+// called, its scope is freed and its cleanup function is called with
+// ReqReceived (talloc_free of a tevent_req). Free is idempotent and may be
+// called from any handler, including the request's own callback.
+func (r *Req[T]) Free() {
+	if r.state == ReqReceived {
+		return
+	}
+	disown(&r.link)
+	r.receive()
+}
+
+// freeOwned is called when the scope that owns the request is freed.
+func (r *Req[T]) freeOwned() {
+	if r.state != ReqReceived {
+		r.receive()
+	}
+}
+
+// Poll runs ev's loop until the request is no longer in progress
+// (tevent_req_poll). It returns the first loop error, such as
+// ErrNoEvents when nothing is left that could finish the request. A nil
+// ev means the request's own context.
+func (r *Req[T]) Poll(ev *Context) error {
+	if ev == nil {
+		ev = r.ev
+	}
+	for r.state == ReqInProgress {
+		if err := ev.LoopOnce(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetEndtime makes the request finish with ErrTimeout (state ReqTimedOut)
+// if it is still in progress at at; a later SetEndtime replaces the end
+// time (tevent_req_set_endtime). It returns false, and does nothing, on a
+// request that is no longer in progress or a freed context. A nil ev means
+// the request's own context.
+func (r *Req[T]) SetEndtime(ev *Context, at time.Time) bool {
+	if ev == nil {
+		ev = r.ev
+	}
+	if r.state != ReqInProgress || r.orphan || ev.freed {
+		return false
+	}
+	if r.timer != nil {
+		r.timer.Free()
+		r.timer = nil
+	}
+	owner := r.link.owner
+	if owner == nil || ev != r.ev {
+		owner = &ev.Scope
+	}
+	r.timer = owner.AddTimer(at, r.timedOut)
+	return true
+}
+
+func (r *Req[T]) timedOut(*Context, *Timer, time.Time) {
+	r.timer = nil
+	if r.state != ReqInProgress {
+		return
+	}
+	r.err = ErrTimeout
+	r.finish(ReqTimedOut)
+}
+
+// SetCancelFn sets the function Cancel calls (tevent_req_set_cancel_fn). It
+// must finish the request itself, typically with Error(ErrCancelled), or
+// arrange for it to finish soon, and report whether it did.
+func (r *Req[T]) SetCancelFn(fn func(r *Req[T]) bool) {
+	if r.state == ReqReceived {
+		return
+	}
+	r.cancelFn = fn
+}
+
+// Cancel asks the request to cancel itself (tevent_req_cancel): it calls
+// the cancel function and returns what it returns. A request without one,
+// or no longer in progress, cannot be cancelled: Cancel returns false.
+func (r *Req[T]) Cancel() bool {
+	if r.state != ReqInProgress || r.cancelFn == nil {
+		return false
+	}
+	return r.cancelFn(r)
+}
+
+// SetCleanupFn sets a function called when the request finishes and when
+// it is received or freed (tevent_req_set_cleanup_fn), with the state it
+// reaches: ReqDone, ReqUserError or ReqTimedOut, then ReqReceived. It is
+// called at most once per state, never for the state the request is in
+// when it is set, and before the request's scope is freed.
+func (r *Req[T]) SetCleanupFn(fn func(r *Req[T], state ReqState)) {
+	if r.state == ReqReceived {
+		return
+	}
+	r.cleanupFn = fn
+	r.cleanedAt = r.state
+}
+
+// String describes the request for debugging (tevent_req_print): its
+// result type, address, state and error.
+func (r *Req[T]) String() string {
+	s := fmt.Sprintf("tevent.Req[%v](%p) state=%v", reflect.TypeFor[T](), r, r.state)
+	if r.err != nil {
+		s += fmt.Sprintf(" err=%q", r.err.Error())
+	}
+	if r.timer != nil {
+		s += " endtime=set"
+	}
+	if r.posted {
+		s += " posted"
+	}
+	return s
+}
+
+// Wakeup returns a request, owned by s, that finishes successfully at at
+// (tevent_wakeup_send); a time in the past finishes it on the next loop
+// turn.
+func Wakeup(s *Scope, at time.Time) *Req[struct{}] {
+	r := NewReq[struct{}](s)
+	r.Scope().AddTimer(at, func(*Context, *Timer, time.Time) {
+		r.Done(struct{}{})
+	})
+	return r
+}
+
+// postQueue delivers the callbacks of posted requests: one immediate per
+// context serves them all, one request per loop turn, in the order they
+// were posted, so that Post costs no allocation. Requests received or
+// freed while posted are skipped.
+type postQueue struct {
+	im    *Immediate
+	run   ImmediateHandler
+	ring  []AnyReq // its length is a power of two
+	head  int
+	count int
+}
+
+func (pq *postQueue) push(ev *Context, r AnyReq) {
+	if pq.count == len(pq.ring) {
+		ring := make([]AnyReq, max(2*len(pq.ring), 16))
+		k := copy(ring, pq.ring[pq.head:])
+		copy(ring[k:], pq.ring[:pq.head])
+		pq.ring, pq.head = ring, 0
+	}
+	pq.ring[(pq.head+pq.count)&(len(pq.ring)-1)] = r
+	pq.count++
+	if pq.im == nil {
+		pq.im = ev.NewImmediate()
+		pq.run = pq.deliverNext
+	}
+	if !pq.im.Scheduled() {
+		pq.im.Schedule(pq.run)
+	}
+}
+
+// deliverNext is the immediate handler: it calls back the first request
+// still posted.
+func (pq *postQueue) deliverNext(*Context, *Immediate) {
+	for pq.count > 0 {
+		r := pq.ring[pq.head]
+		pq.ring[pq.head] = nil
+		pq.head = (pq.head + 1) & (len(pq.ring) - 1)
+		pq.count--
+		b := r.base()
+		if !b.posted {
+			continue
+		}
+		b.posted = false
+		if pq.count > 0 {
+			pq.im.Schedule(pq.run)
+		}
+		r.deliver()
+		return
+	}
+}
