@@ -44,13 +44,14 @@ type Context struct {
 	now      int64 // cached monotonic clock, ns since clockBase
 
 	// fd events
-	fdTable   []*fdState
-	nFDEvents int
-	dirty     []*fdState
-	ready     []poller.Event
-	readyN    int
-	readyPos  int
-	waits     uint64 // kernel waits so far
+	fdTable    []*fdState
+	nFDEvents  int
+	dirty      []*fdState
+	dirtySpare []*fdState
+	ready      []poller.Event
+	readyN     int
+	readyPos   int
+	waits      uint64 // kernel waits so far
 
 	// signals
 	sigPending atomic.Bool

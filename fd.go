@@ -205,10 +205,12 @@ func (f *FD) freeOwned() {
 	}
 	ev.nFDEvents--
 	closing := f.closeFn != nil || f.autoClose
-	if len(st.events) == 0 && st.kmask != 0 && ev.poller != nil {
+	if len(st.events) == 0 && st.kmask != 0 && ev.poller != nil && !ev.pollMT {
 		// The number may be reused as soon as it is closed, by us or by
 		// the caller right after Free: tell the kernel now, while it
-		// still names our file.
+		// still names our file. (poll watches numbers, not files, so
+		// poll_mt, whose events may be freed by another goroutine while
+		// the loop polls, leaves it to the next turn.)
 		ev.poller.Control(st.fd, st.kmask, 0)
 		st.kmask = 0
 	}
@@ -253,23 +255,29 @@ func (st *fdState) want() uint32 {
 
 // applyFDChanges tells the kernel what changed since the last wait.
 func (ev *Context) applyFDChanges() {
-	for i, st := range ev.dirty {
-		ev.dirty[i] = nil
+	// Swap buffers: a failure below may dirty fds again (the "standard"
+	// fallback re-registers everything), and those must not be lost.
+	dirty := ev.dirty
+	ev.dirty = ev.dirtySpare[:0]
+	for i, st := range dirty {
+		dirty[i] = nil
+		if !st.dirty {
+			continue
+		}
 		st.dirty = false
 		w := st.want()
-		if w == st.kmask {
-			continue
+		if w != st.kmask {
+			if err := ev.poller.Control(st.fd, st.kmask, w); err != nil {
+				ev.controlFailed(st, w, err)
+				continue
+			}
+			st.kmask = w
 		}
-		if err := ev.poller.Control(st.fd, st.kmask, w); err != nil {
-			ev.controlFailed(st, w, err)
-			continue
-		}
-		st.kmask = w
 		if w == 0 && len(st.events) == 0 && st.fd < len(ev.fdTable) && ev.fdTable[st.fd] == st {
 			ev.fdTable[st.fd] = nil
 		}
 	}
-	ev.dirty = ev.dirty[:0]
+	ev.dirtySpare = dirty[:0]
 }
 
 // controlFailed handles a kernel refusal for one descriptor: the events on

@@ -97,6 +97,7 @@ type poolJob struct {
 
 // workPool returns the context's pool, creating it on first use.
 func (ev *Context) workPool() *workPool {
+	ev = ev.mainContext()
 	if ev.pool == nil {
 		ev.pool = &workPool{}
 	}

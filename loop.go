@@ -215,6 +215,7 @@ func (ev *Context) wait() error {
 		}
 		timeout = time.Duration(d)
 	}
+	ev.waits++
 	ev.sleeping.Store(1)
 	if ev.inbox.queued.Load() != 0 || ev.sigPending.Load() {
 		timeout = 0
@@ -224,7 +225,6 @@ func (ev *Context) wait() error {
 	}
 	n, err := ev.poller.Wait(ev.ready, timeout)
 	ev.sleeping.Store(0)
-	ev.waits++
 	if ev.trace != nil && !ev.freed {
 		ev.trace(TraceAfterWait)
 	}

@@ -30,6 +30,29 @@ type QueueEntry struct {
 	triggered  bool
 	prev, next *QueueEntry // in the queue
 	reqNext    *QueueEntry // other entries of the same request
+	tag        uint64
+}
+
+// Tag returns the tag set with SetTag.
+func (e *QueueEntry) Tag() uint64 { return e.tag }
+
+// SetTag attaches an arbitrary number to the entry
+// (tevent_queue_entry_set_tag).
+func (e *QueueEntry) SetTag(tag uint64) { e.tag = tag }
+
+// Queue returns the queue the entry is in, or nil once it left.
+func (e *QueueEntry) Queue() *Queue { return e.q }
+
+// Request returns the entry's request.
+func (e *QueueEntry) Request() AnyReq { return e.req }
+
+func (q *Queue) traceEntry(e *QueueEntry, p EventTracePoint) {
+	if q.ev == nil {
+		return
+	}
+	if tr := q.ev.mainContext().tracers; tr != nil && tr.queue != nil {
+		tr.queue(e, p)
+	}
 }
 
 // NewQueue creates a running, empty queue owned by s
@@ -81,6 +104,7 @@ func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
 	q.length++
 	e.reqNext = b.entries
 	b.entries = e
+	q.traceEntry(e, EventAttach)
 	q.kick()
 	return e
 }
@@ -100,6 +124,7 @@ func (q *Queue) runHead(*Context, *Immediate) {
 		return
 	}
 	e.triggered = true
+	q.traceEntry(e, EventBeforeHandler)
 	e.trigger(e.req)
 }
 
@@ -193,6 +218,7 @@ func (e *QueueEntry) remove() {
 	}
 	e.prev, e.next = nil, nil
 	q.length--
+	q.traceEntry(e, EventDetach)
 
 	b := e.req.base()
 	for p := &b.entries; *p != nil; p = &(*p).reqNext {

@@ -95,6 +95,7 @@ type reqBase struct {
 	timer   *Timer      // end time (SetEndtime)
 	entries *QueueEntry // queue entries of this request, via reqNext
 	job     *poolJob    // the blocking work behind a Go request
+	profile *ReqProfile // set by EnableProfile, or inherited from the parent
 }
 
 // Req is an async request whose result is a T (tevent_req). An
@@ -139,6 +140,9 @@ func NewReq[T any](s *Scope) *Req[T] {
 		return r
 	}
 	s.adopt(&r.link, r)
+	if p := parentProfile(s); p != nil {
+		r.profile = p.newSub(r)
+	}
 	return r
 }
 
@@ -156,6 +160,7 @@ func (r *Req[T]) Scope() *Scope {
 		// its cleanup function has run, as C tevent frees a request's
 		// state after its destructor.
 		s.freed = r.orphan || r.state == ReqReceived
+		s.req = &r.reqBase
 		r.scope = s
 	}
 	return r.scope
@@ -218,6 +223,9 @@ func (r *Req[T]) finishAgain(how string) {
 func (r *Req[T]) finish(state ReqState) {
 	r.state = state
 	r.finState = state
+	if r.profile != nil {
+		r.profile.stop(state, r.err)
+	}
 	if r.timer != nil {
 		r.timer.Free()
 		r.timer = nil

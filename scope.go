@@ -28,6 +28,7 @@ type Scope struct {
 	children    ownLink // sentinel of a circular list, newest at prev
 	destructors []func()
 	freed       bool
+	req         *reqBase // the request whose own scope this is, if any
 }
 
 func (s *Scope) init(ev *Context) {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command tevent-bench runs the benchmark workloads of the shared bench
 // SPEC.md on this library (impl name go-tevent), the way a tevent user
 // writes them: a context from tevent.New() (the default backend), events

@@ -30,8 +30,14 @@ func run() error {
 	fmt.Println("backend:", ev.Backend())
 
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+	if err := unix.Pipe(p[:]); err != nil {
 		return err
+	}
+	for _, fd := range p {
+		unix.CloseOnExec(fd)
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return err
+		}
 	}
 	w := p[1]
 	defer unix.Close(w)

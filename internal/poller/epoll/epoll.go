@@ -22,11 +22,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Syscalls go through these variables so that tests can inject faults.
+// Syscalls go through these variables so that tests can inject faults
+// (see SetFaults).
 var (
 	sysEpollCtl  = unix.EpollCtl
 	sysEpollWait = unix.EpollWait
 )
+
+// SetFaults replaces the epoll_ctl and epoll_wait calls of every epoll
+// poller (nil keeps the real one) and returns a function that restores
+// them. It is a test seam for fault injection, not a public knob: the
+// package is internal. Not safe while pollers are in use on other
+// goroutines.
+func SetFaults(ctl func(epfd, op, fd int, ev *unix.EpollEvent) error, wait func(epfd int, evs []unix.EpollEvent, ms int) (int, error)) (restore func()) {
+	oldCtl, oldWait := sysEpollCtl, sysEpollWait
+	if ctl != nil {
+		sysEpollCtl = ctl
+	}
+	if wait != nil {
+		sysEpollWait = wait
+	}
+	return func() { sysEpollCtl, sysEpollWait = oldCtl, oldWait }
+}
 
 // Poller is an epoll backend.
 type Poller struct {
@@ -118,8 +135,14 @@ func (p *Poller) Control(fd int, old, new uint32) error {
 		if old == 0 {
 			return nil
 		}
-		p.nfds--
 		err := sysEpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, &ev)
+		if err == nil {
+			// Counted only on success: nfds may overcount descriptors
+			// closed behind our back, which costs a kernel wait instead
+			// of a channel park, never a missed event.
+			p.nfds--
+			return nil
+		}
 		if err == unix.ENOENT || err == unix.EBADF {
 			return nil // closed already: the kernel forgot it
 		}
@@ -136,7 +159,11 @@ func (p *Poller) Control(fd int, old, new uint32) error {
 	default:
 		err := sysEpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 		if err == unix.ENOENT {
+			// Closed and reopened behind our back: register anew.
 			err = sysEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+			if err == nil {
+				p.nfds++
+			}
 		}
 		return err
 	}
@@ -148,13 +175,12 @@ func (p *Poller) rawWait(uintptr) bool {
 }
 
 func (p *Poller) epollWait(ms int) (int, error) {
-	for {
+	{
 		n, err := sysEpollWait(p.epfd, p.buf, ms)
 		if err == unix.EINTR {
-			if ms != 0 {
-				return 0, nil
-			}
-			continue
+			// The caller's loop re-checks signals and timers and waits
+			// again: a storm of interruptions cannot wedge it.
+			return 0, nil
 		}
 		if err != nil {
 			return 0, fmt.Errorf("epoll_wait: %w: %w", poller.ErrFatal, err)

@@ -12,6 +12,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// sysPoll is poll(2), replaceable by tests (see SetFaults).
+var sysPoll = unix.Poll
+
+// SetFaults replaces the poll call of every poll poller and returns a
+// function that restores it: a test seam for fault injection.
+func SetFaults(poll func(fds []unix.PollFd, ms int) (int, error)) (restore func()) {
+	old := sysPoll
+	if poll != nil {
+		sysPoll = poll
+	}
+	return func() { sysPoll = old }
+}
+
 // Poller is a poll(2) backend.
 type Poller struct {
 	wake  *wakefd.WakeFD
@@ -100,7 +113,7 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 	for i := range p.pfds {
 		p.pfds[i].Revents = 0
 	}
-	n, err := unix.Poll(p.pfds, ms)
+	n, err := sysPoll(p.pfds, ms)
 	p.waker.Clear()
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {

@@ -1,0 +1,15 @@
+//go:build !linux
+
+// Command tevent-bench runs the shared benchmark workloads; they are
+// compared against epoll-based C anchors, so it is built for Linux only.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Fprintln(os.Stderr, "tevent-bench: the benchmark workloads run on Linux only")
+	os.Exit(1)
+}
