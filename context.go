@@ -51,7 +51,8 @@ type Context struct {
 	ready      []poller.Event
 	readyN     int
 	readyPos   int
-	waits      uint64 // kernel waits so far
+	refused    []poller.Event // fds the kernel refused, reported once as errors
+	waits      uint64         // kernel waits so far
 
 	// signals
 	sigPending atomic.Bool
@@ -228,7 +229,7 @@ func (ev *Context) Free() {
 	clear(ev.local)
 	ev.local, ev.localPos = nil, 0
 	ev.immHead, ev.immTail = nil, nil
-	ev.timers = nil
+	ev.timers = timerHeap{}
 	ev.fdTable, ev.dirty = nil, nil
 	if ev.poller != nil {
 		ev.poller.Close()

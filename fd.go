@@ -294,16 +294,29 @@ func (ev *Context) controlFailed(st *fdState, w uint32, err error) {
 		ev.poller.Control(st.fd, st.kmask, 0)
 		st.kmask = 0
 	}
-	ev.debugf(levelError, "tevent: kernel refused fd, its events are disabled",
+	// Report it once, as an error, so the handler's next read sees the
+	// kernel's error and the event can be freed, instead of waiting
+	// forever for readiness that will never come.
+	ev.refused = append(ev.refused, poller.Event{Fd: int32(st.fd), Events: poller.Err})
+	ev.debugf(levelError, "tevent: kernel refused fd: its events get one error report, then are disabled until their flags change",
 		"fd", st.fd, "backend", ev.backend, "error", err)
 }
 
 // dispatchFD runs one handler for the next harvested ready fd that still
 // has an event wanting it. It reports whether a handler ran.
 func (ev *Context) dispatchFD() bool {
-	for ev.readyPos < ev.readyN {
-		e := ev.ready[ev.readyPos]
-		ev.readyPos++
+	for {
+		var e poller.Event
+		switch {
+		case len(ev.refused) > 0:
+			e = ev.refused[0]
+			ev.refused = ev.refused[1:]
+		case ev.readyPos < ev.readyN:
+			e = ev.ready[ev.readyPos]
+			ev.readyPos++
+		default:
+			return false
+		}
 		fd := int(e.Fd)
 		var st *fdState
 		if fd < len(ev.fdTable) {
@@ -341,9 +354,11 @@ func (ev *Context) dispatchFD() bool {
 			}
 			return true
 		}
-		if e.Events&poller.Err != 0 && !st.gotErr {
+		if e.Events&poller.Err != 0 && !st.gotErr && !st.dirty {
 			// An error nobody asked for: stop asking the kernel about
-			// this fd until its flags change, or it would spin.
+			// this fd until its flags change, or it would spin. Not when
+			// its events changed since the wait (dirty): then nobody
+			// was asked, and the next wait asks the kernel afresh.
 			st.gotErr = true
 			if !st.dirty {
 				st.dirty = true
@@ -351,7 +366,6 @@ func (ev *Context) dispatchFD() bool {
 			}
 		}
 	}
-	return false
 }
 
 func readyFlags(m uint32) FDFlags {

@@ -626,7 +626,7 @@ func TestOneEventPerWaitNoStale(t *testing.T) {
 	})
 }
 
-// TestFDFreeWhileOtherEventsShareIt: freeing one of two events on an fd
+// TestFDFreeOneOfShared: freeing one of two events on an fd
 // leaves the other working.
 func TestFDFreeOneOfShared(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, ev *Context) {

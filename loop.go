@@ -30,7 +30,16 @@ func (ev *Context) LoopOnce() error {
 	if !ev.running.CompareAndSwap(0, 1) {
 		return ev.nested(false, nil)
 	}
-	defer ev.release()
+	if ev.allowNesting {
+		return ev.loopOnceRecordingOwner()
+	}
+	defer ev.running.Store(0)
+	if ev.immHead != nil && ev.trace == nil && !ev.sigPending.Load() {
+		// The common case of a busy loop, without the general path's
+		// calls: one immediate.
+		ev.runImmediate()
+		return nil
+	}
 	return ev.loopOnce()
 }
 
@@ -68,6 +77,15 @@ func (ev *Context) LoopUntil(finished func() bool) error {
 	ev.ownerG.Store(goid())
 	defer ev.release()
 	return ev.loopUntil(finished)
+}
+
+// loopOnceRecordingOwner is LoopOnce on a context that allows nesting:
+// it records the driving goroutine so that a nested call can be told from
+// a call from another goroutine.
+func (ev *Context) loopOnceRecordingOwner() error {
+	ev.ownerG.Store(goid())
+	defer ev.release()
+	return ev.loopOnce()
 }
 
 func (ev *Context) release() {
@@ -117,9 +135,9 @@ func (ev *Context) nested(wait bool, finished func() bool) error {
 		return fmt.Errorf("%w: loop function called from one of the context's own handlers; call AllowNesting to permit it", ErrNesting)
 	}
 	if owner == 0 {
-		// Cannot tell who is running the loop: LoopOnce does not record
-		// its goroutine unless nesting is allowed, and then it does.
-		return fmt.Errorf("%w: %w", ErrNesting, ErrConcurrentUse)
+		// Cannot tell who is running the loop: it was entered before
+		// AllowNesting was called.
+		return fmt.Errorf("%w: loop function called while the context's loop is running, from a handler entered before AllowNesting or from another goroutine (%w)", ErrNesting, ErrConcurrentUse)
 	}
 	ev.depth++
 	if ev.nestingHook != nil {
@@ -143,15 +161,12 @@ func (ev *Context) nested(wait bool, finished func() bool) error {
 
 // hasEvents reports whether anything is left that LoopWait waits for.
 func (ev *Context) hasEvents() bool {
-	return ev.immHead != nil || len(ev.timers) > 0 || ev.nFDEvents > 0 ||
+	return ev.immHead != nil || ev.timers.live > 0 || ev.nFDEvents > 0 ||
 		(ev.sig != nil && ev.sig.n > 0) || ev.proxies.Load() > 0 ||
 		ev.inbox.queued.Load() > 0 || ev.localPos < len(ev.local)
 }
 
 func (ev *Context) loopOnce() error {
-	if ev.allowNesting && ev.ownerG.Load() == 0 {
-		ev.ownerG.Store(goid())
-	}
 	if ev.trace == nil {
 		return ev.runOne()
 	}
@@ -179,10 +194,10 @@ func (ev *Context) runOne() error {
 		if (ev.localPos < len(ev.local) || ev.inbox.queued.Load() != 0) && ev.runProxyCall() {
 			return nil
 		}
-		if len(ev.timers) > 0 && ev.runTimer() {
+		if ev.timers.live > 0 && ev.runTimer() {
 			return nil
 		}
-		if ev.readyPos < ev.readyN && ev.dispatchFD() {
+		if (ev.readyPos < ev.readyN || len(ev.refused) > 0) && ev.dispatchFD() {
 			return nil
 		}
 		if ev.freed {
@@ -207,9 +222,9 @@ func (ev *Context) wait() error {
 		ev.applyFDChanges()
 	}
 	timeout := time.Duration(-1)
-	if len(ev.timers) > 0 {
+	if top := ev.timers.peek(); top != nil {
 		ev.now = monoNow()
-		d := ev.timers[0].when - ev.now
+		d := top.when - ev.now
 		if d < 0 {
 			d = 0
 		}
@@ -239,7 +254,7 @@ func (ev *Context) wait() error {
 		ev.debugf(levelFatal, "tevent: kernel wait failed", "backend", ev.backend, "error", err)
 		return fmt.Errorf("tevent: %s wait: %w", ev.backend, err)
 	}
-	if len(ev.timers) > 0 {
+	if ev.timers.live > 0 {
 		ev.now = monoNow()
 	}
 	return nil

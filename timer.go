@@ -13,9 +13,9 @@ type Timer struct {
 	wrap    *Context // the wrapper it was added through, or nil
 	handler TimerHandler
 	when    int64 // monotonic ns since clockBase
-	seq     uint64
-	index   int // in the heap; -1 when not armed
+	seq     uint64 // of its live heap entry; 0 when not armed
 	tag     uint64
+	armed   bool
 	firing  bool
 	freed   bool
 }
@@ -30,7 +30,7 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 	}
 	w := s.ev
 	ev := w.mainContext()
-	t := &Timer{ev: ev, handler: h, index: -1}
+	t := &Timer{ev: ev, handler: h}
 	if w != ev {
 		t.wrap = w
 	}
@@ -41,6 +41,7 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 	t.when = toMono(at)
 	ev.timerSeq++
 	t.seq = ev.timerSeq
+	t.armed = true
 	ev.timers.push(t)
 	s.adopt(&t.link, t)
 	if ev.tracers != nil && ev.tracers.timer != nil {
@@ -56,17 +57,18 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 // re-arms a timer from inside its own handler. On a fired or freed timer
 // it does nothing.
 func (t *Timer) Update(at time.Time) {
-	if t.freed || (t.index < 0 && !t.firing) {
+	if t.freed || (!t.armed && !t.firing) {
 		return
 	}
 	ev := t.ev
+	if t.armed {
+		t.seq = 0
+		ev.timers.dropped()
+	}
 	t.when = toMono(at)
 	ev.timerSeq++
 	t.seq = ev.timerSeq
-	if t.index >= 0 {
-		ev.timers.update(t)
-		return
-	}
+	t.armed = true
 	t.firing = false
 	ev.timers.push(t)
 }
@@ -90,8 +92,10 @@ func (t *Timer) Free() {
 func (t *Timer) freeOwned() {
 	t.freed = true
 	t.firing = false
-	if t.index >= 0 {
-		t.ev.timers.remove(t)
+	if t.armed {
+		t.armed = false
+		t.seq = 0
+		t.ev.timers.dropped()
 		if tr := t.ev.tracers; tr != nil && tr.timer != nil {
 			tr.timer(t, EventDetach)
 		}
@@ -113,7 +117,10 @@ func (t *Timer) Context() *Context {
 // runTimer fires the earliest timer if it has expired. It reports whether
 // a handler ran.
 func (ev *Context) runTimer() bool {
-	top := &ev.timers[0]
+	top := ev.timers.peek()
+	if top == nil {
+		return false
+	}
 	if top.when > ev.now {
 		ev.now = monoNow()
 		if top.when > ev.now {
@@ -121,7 +128,9 @@ func (ev *Context) runTimer() bool {
 		}
 	}
 	t := top.t
-	ev.timers.remove(t)
+	ev.timers.popLive()
+	t.armed = false
+	t.seq = 0
 	t.firing = true
 	now := fromMono(ev.now)
 	if ev.tracers != nil && ev.tracers.timer != nil {

@@ -236,7 +236,7 @@ func TestTimerWaits(t *testing.T) {
 	})
 }
 
-// TestTimerScopeFreedInHandlerOfSibling: a timer's handler frees a
+// TestTimerFreeSiblingSameDeadline: a timer's handler frees a
 // not-yet-fired timer with the same deadline.
 func TestTimerFreeSiblingSameDeadline(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, ev *Context) {

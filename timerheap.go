@@ -1,11 +1,21 @@
 package tevent
 
-// timerHeap is a 4-ary min-heap of timers ordered by deadline, then by the
-// order they were added (seq), so equal deadlines fire in order. The keys
-// live in the heap array beside the timer pointer, so sifting compares
-// without touching the timers (as libev's heap does); each timer keeps its
-// slot, so removal and update cost O(log n).
-type timerHeap []heapEntry
+// timerHeap is a 4-ary min-heap of armed timers ordered by deadline, then
+// by the order they were armed (seq), so equal deadlines fire in order.
+//
+// The keys live in the heap array beside the timer pointer, so sifting
+// compares without touching the timers. Freeing or re-arming a timer does
+// not search the heap: it only makes the timer's seq differ from its
+// entry's, which turns the entry stale. Stale entries are dropped when
+// they reach the top, and the whole array is compacted when they outnumber
+// the live ones. So a sift never writes to a timer (no per-level cache
+// miss on scattered timers, unlike an index-tracking heap), freeing costs
+// O(1), and adding and firing cost O(log n) amortized.
+type timerHeap struct {
+	h     []heapEntry
+	live  int // entries whose timer is armed with this seq
+	stale int // entries left behind by freed or re-armed timers
+}
 
 type heapEntry struct {
 	when int64
@@ -17,12 +27,72 @@ func (a *heapEntry) less(b *heapEntry) bool {
 	return a.when < b.when || (a.when == b.when && a.seq < b.seq)
 }
 
-func (h *timerHeap) push(t *Timer) {
-	*h = append(*h, heapEntry{t.when, t.seq, t})
-	h.up(len(*h) - 1)
+func (e *heapEntry) isStale() bool { return e.t.seq != e.seq }
+
+// push adds an entry for t, whose when and seq are set.
+func (th *timerHeap) push(t *Timer) {
+	th.h = append(th.h, heapEntry{t.when, t.seq, t})
+	th.up(len(th.h) - 1)
+	th.live++
 }
 
-func (h timerHeap) up(i int) {
+// dropped records that a live entry went stale (its timer was freed or
+// re-armed, and its seq changed).
+func (th *timerHeap) dropped() {
+	th.live--
+	th.stale++
+	if th.stale > 64 && th.stale > th.live {
+		th.compact()
+	}
+}
+
+// peek returns the earliest live entry, or nil.
+func (th *timerHeap) peek() *heapEntry {
+	for len(th.h) > 0 {
+		if !th.h[0].isStale() {
+			return &th.h[0]
+		}
+		th.popTop()
+		th.stale--
+	}
+	return nil
+}
+
+// popLive removes the top entry, which peek returned.
+func (th *timerHeap) popLive() {
+	th.popTop()
+	th.live--
+}
+
+func (th *timerHeap) popTop() {
+	h := th.h
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = heapEntry{}
+	th.h = h[:last]
+	if last > 0 {
+		th.down(0)
+	}
+}
+
+// compact drops every stale entry and rebuilds the heap in O(n).
+func (th *timerHeap) compact() {
+	h := th.h[:0]
+	for _, e := range th.h {
+		if !e.isStale() {
+			h = append(h, e)
+		}
+	}
+	clear(th.h[len(h):])
+	th.h = h
+	th.stale = 0
+	for i := (len(h) - 2) / 4; i >= 0; i-- {
+		th.down(i)
+	}
+}
+
+func (th *timerHeap) up(i int) {
+	h := th.h
 	e := h[i]
 	for i > 0 {
 		p := (i - 1) / 4
@@ -30,14 +100,13 @@ func (h timerHeap) up(i int) {
 			break
 		}
 		h[i] = h[p]
-		h[i].t.index = i
 		i = p
 	}
 	h[i] = e
-	e.t.index = i
 }
 
-func (h timerHeap) down(i int) {
+func (th *timerHeap) down(i int) {
+	h := th.h
 	n := len(h)
 	e := h[i]
 	for {
@@ -59,41 +128,7 @@ func (h timerHeap) down(i int) {
 			break
 		}
 		h[i] = h[m]
-		h[i].t.index = i
 		i = m
 	}
 	h[i] = e
-	e.t.index = i
-}
-
-// remove takes t out of the heap.
-func (h *timerHeap) remove(t *Timer) {
-	s := *h
-	i := t.index
-	last := len(s) - 1
-	t.index = -1
-	if i != last {
-		s[i] = s[last]
-	}
-	s[last] = heapEntry{}
-	s = s[:last]
-	*h = s
-	if i != last {
-		s.fix(i)
-	}
-}
-
-// update re-keys t, which is in the heap.
-func (h timerHeap) update(t *Timer) {
-	i := t.index
-	h[i].when, h[i].seq = t.when, t.seq
-	h.fix(i)
-}
-
-func (h timerHeap) fix(i int) {
-	if i > 0 && h[i].less(&h[(i-1)/4]) {
-		h.up(i)
-	} else {
-		h.down(i)
-	}
 }
