@@ -93,6 +93,9 @@ func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
 	if q.freed || b.state != ReqInProgress || b.orphan {
 		return e
 	}
+	if q.ev != nil {
+		b.sameLoopOrPanic("Queue.Add", q.ev)
+	}
 	e.q = q
 	e.prev = q.tail
 	if q.tail != nil {

@@ -275,6 +275,9 @@ func (r *Req[T]) cleanup() {
 // finishes, the callback runs on a later loop turn instead of directly
 // (tevent_req_defer_callback). A nil ev means the request's own context.
 func (r *Req[T]) Post(ev *Context) *Req[T] {
+	if ev != nil && !r.orphan {
+		r.sameLoopOrPanic("Post", ev)
+	}
 	switch {
 	case r.state == ReqInProgress:
 		r.deferPost = true
@@ -399,6 +402,9 @@ func (r *Req[T]) Poll(ev *Context) error {
 	if ev == nil {
 		ev = r.ev
 	}
+	if !r.orphan && !SameLoop(ev, r.ev) {
+		return fmt.Errorf("%w: Poll of %s with a context that is not its own: poll it with the context it was created on", ErrWrongContext, r)
+	}
 	for r.state == ReqInProgress {
 		if err := ev.LoopOnce(); err != nil {
 			return err
@@ -419,6 +425,7 @@ func (r *Req[T]) SetEndtime(ev *Context, at time.Time) bool {
 	if r.state != ReqInProgress || r.orphan || ev.freed {
 		return false
 	}
+	r.sameLoopOrPanic("SetEndtime", ev)
 	if r.timer != nil {
 		r.timer.Free()
 		r.timer = nil
@@ -548,5 +555,13 @@ func (pq *postQueue) deliverNext(*Context, *Immediate) {
 		}
 		r.deliver()
 		return
+	}
+}
+
+// sameLoopOrPanic panics when ev is not on the request's loop: its handler
+// would run on another goroutine's loop, racing with this one.
+func (b *reqBase) sameLoopOrPanic(what string, ev *Context) {
+	if !SameLoop(ev, b.ev) {
+		panic(fmt.Sprintf("tevent: %v: %s given a context that is not the request's own: pass the context the request was created on (or nil)", ErrWrongContext, what))
 	}
 }
