@@ -12,7 +12,7 @@ type Timer struct {
 	ev      *Context // the main context
 	wrap    *Context // the wrapper it was added through, or nil
 	handler TimerHandler
-	when    int64 // monotonic ns since clockBase
+	when    int64  // monotonic ns since clockBase
 	seq     uint64 // of its live heap entry; 0 when not armed
 	tag     uint64
 	armed   bool
