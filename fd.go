@@ -63,6 +63,9 @@ type fdState struct {
 	dirty  bool   // kernel interest must be recomputed before the next wait
 	gotErr bool   // error seen that no event wanted: stop asking until flags change
 	failed bool   // the kernel refused this fd: disabled until flags change
+	// resync asks the next applyFDChanges to tell the kernel again even if
+	// the interest did not change: the number may name a new file now.
+	resync bool
 	// checked is ev.waits+1 when the fd was last seen open: AddFD checks a
 	// descriptor once per loop turn, not once per event.
 	checked uint64
@@ -93,6 +96,12 @@ func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 			return nil, fmt.Errorf("%w: %d: %w", ErrBadFD, fd, err)
 		}
 		st.checked = ev.waits + 1
+		if st.kmask != 0 {
+			// Registered on an earlier turn: the caller may have closed
+			// the fd since and got its number back for a new file, which
+			// epoll does not watch. Re-registering costs one epoll_ctl.
+			st.resync = true
+		}
 	}
 	f := &FD{ev: ev, state: st, handler: h, fd: fd, flags: flags & fdAllFlags, since: ev.waits + 1}
 	if w != ev {
@@ -266,7 +275,8 @@ func (ev *Context) applyFDChanges() {
 		}
 		st.dirty = false
 		w := st.want()
-		if w != st.kmask {
+		if w != st.kmask || st.resync {
+			st.resync = false
 			if err := ev.poller.Control(st.fd, st.kmask, w); err != nil {
 				ev.controlFailed(st, w, err)
 				continue
@@ -285,7 +295,7 @@ func (ev *Context) applyFDChanges() {
 // loop goes on. Changing the flags of an event on it tries again.
 func (ev *Context) controlFailed(st *fdState, w uint32, err error) {
 	if ev.standard && err != unix.EBADF {
-		if ev.fallBackToPoll(err) {
+		if ev.fallBackToPoll(err) == nil {
 			return
 		}
 	}

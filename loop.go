@@ -248,8 +248,12 @@ func (ev *Context) wait() error {
 	}
 	ev.readyN, ev.readyPos = n, 0
 	if err != nil {
-		if ev.standard && errors.Is(err, poller.ErrFatal) && ev.fallBackToPoll(err) {
-			return nil
+		if ev.standard && errors.Is(err, poller.ErrFatal) {
+			fbErr := ev.fallBackToPoll(err)
+			if fbErr == nil {
+				return nil
+			}
+			err = fmt.Errorf("%w; %w", err, fbErr)
 		}
 		ev.debugf(levelFatal, "tevent: kernel wait failed", "backend", ev.backend, "error", err)
 		return fmt.Errorf("tevent: %s wait: %w", ev.backend, err)
@@ -262,12 +266,12 @@ func (ev *Context) wait() error {
 
 // fallBackToPoll replaces a failed epoll with poll for the rest of the
 // context's life ("standard" backend); every fd is registered again, so no
-// event is lost. It reports whether it succeeded.
-func (ev *Context) fallBackToPoll(cause error) bool {
+// event is lost. It returns why it could not, or nil.
+func (ev *Context) fallBackToPoll(cause error) error {
 	p, err := newFallbackPoller()
 	if err != nil {
 		ev.debugf(levelFatal, "tevent: cannot fall back to poll", "error", err)
-		return false
+		return fmt.Errorf("falling back to poll: %w", err)
 	}
 	ev.debugf(levelWarning, "tevent: epoll failed, falling back to poll", "error", cause)
 	ev.inbox.mu.Lock()
@@ -291,7 +295,7 @@ func (ev *Context) fallBackToPoll(cause error) bool {
 			ev.dirty = append(ev.dirty, st)
 		}
 	}
-	return true
+	return nil
 }
 
 // goid returns the current goroutine's id. It is slow (it formats a stack

@@ -15,6 +15,7 @@ type Timer struct {
 	when    int64  // monotonic ns since clockBase
 	seq     uint64 // of its live heap entry; 0 when not armed
 	tag     uint64
+	slot    int32 // in the heap's slot array, while armed
 	armed   bool
 	firing  bool
 	freed   bool
@@ -62,8 +63,7 @@ func (t *Timer) Update(at time.Time) {
 	}
 	ev := t.ev
 	if t.armed {
-		t.seq = 0
-		ev.timers.dropped()
+		ev.timers.disarm(t)
 	}
 	t.when = toMono(at)
 	ev.timerSeq++
@@ -95,7 +95,7 @@ func (t *Timer) freeOwned() {
 	if t.armed {
 		t.armed = false
 		t.seq = 0
-		t.ev.timers.dropped()
+		t.ev.timers.disarm(t)
 		if tr := t.ev.tracers; tr != nil && tr.timer != nil {
 			tr.timer(t, EventDetach)
 		}

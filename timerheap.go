@@ -4,41 +4,63 @@ package tevent
 // by the order they were armed (seq), so equal deadlines fire in order.
 //
 // The keys live in the heap array beside the timer pointer, so sifting
-// compares without touching the timers. Freeing or re-arming a timer does
-// not search the heap: it only makes the timer's seq differ from its
-// entry's, which turns the entry stale. Stale entries are dropped when
-// they reach the top, and the whole array is compacted when they outnumber
-// the live ones. So a sift never writes to a timer (no per-level cache
-// miss on scattered timers, unlike an index-tracking heap), freeing costs
-// O(1), and adding and firing cost O(log n) amortized.
+// compares without touching the timers. An armed timer holds a slot in a
+// compact array that records the seq it is armed with; freeing or
+// re-arming a timer does not search the heap, it only clears or changes
+// its slot, which turns the old entry stale. Stale entries are dropped when
+// they reach the top, and the array is compacted when they outnumber the
+// live ones; telling them apart reads the slot array, never the timers. So
+// neither a sift nor a compaction touches scattered timers (no cache miss
+// per heap level, unlike an index-tracking heap), freeing costs O(1), and
+// adding and firing cost O(log n) amortized.
 type timerHeap struct {
 	h     []heapEntry
-	live  int // entries whose timer is armed with this seq
-	stale int // entries left behind by freed or re-armed timers
+	slots []uint64 // seq each slot's timer is armed with; 0 when free
+	free  []int32  // free slots
+	live  int      // entries whose timer is armed with their seq
+	stale int      // entries left behind by freed or re-armed timers
 }
 
 type heapEntry struct {
 	when int64
 	seq  uint64
 	t    *Timer
+	slot int32
 }
 
 func (a *heapEntry) less(b *heapEntry) bool {
 	return a.when < b.when || (a.when == b.when && a.seq < b.seq)
 }
 
-func (e *heapEntry) isStale() bool { return e.t.seq != e.seq }
+func (th *timerHeap) isStale(e *heapEntry) bool { return th.slots[e.slot] != e.seq }
 
-// push adds an entry for t, whose when and seq are set.
+// push arms t, whose when and seq are set.
 func (th *timerHeap) push(t *Timer) {
-	th.h = append(th.h, heapEntry{t.when, t.seq, t})
+	var slot int32
+	if n := len(th.free); n > 0 {
+		slot = th.free[n-1]
+		th.free = th.free[:n-1]
+	} else {
+		slot = int32(len(th.slots))
+		th.slots = append(th.slots, 0)
+	}
+	th.slots[slot] = t.seq
+	t.slot = slot
+	th.h = append(th.h, heapEntry{t.when, t.seq, t, slot})
 	th.up(len(th.h) - 1)
 	th.live++
 }
 
-// dropped records that a live entry went stale (its timer was freed or
-// re-armed, and its seq changed).
-func (th *timerHeap) dropped() {
+// release frees the slot of a timer that is no longer armed.
+func (th *timerHeap) release(slot int32) {
+	th.slots[slot] = 0
+	th.free = append(th.free, slot)
+}
+
+// disarm turns the entry of armed timer t stale: it was freed, or is
+// about to be re-armed.
+func (th *timerHeap) disarm(t *Timer) {
+	th.release(t.slot)
 	th.live--
 	th.stale++
 	if th.stale > 64 && th.stale > th.live {
@@ -49,7 +71,7 @@ func (th *timerHeap) dropped() {
 // peek returns the earliest live entry, or nil.
 func (th *timerHeap) peek() *heapEntry {
 	for len(th.h) > 0 {
-		if !th.h[0].isStale() {
+		if !th.isStale(&th.h[0]) {
 			return &th.h[0]
 		}
 		th.popTop()
@@ -58,8 +80,10 @@ func (th *timerHeap) peek() *heapEntry {
 	return nil
 }
 
-// popLive removes the top entry, which peek returned.
+// popLive removes the top entry, which peek returned, and disarms its
+// timer.
 func (th *timerHeap) popLive() {
+	th.release(th.h[0].slot)
 	th.popTop()
 	th.live--
 }
@@ -78,8 +102,8 @@ func (th *timerHeap) popTop() {
 // compact drops every stale entry and rebuilds the heap in O(n).
 func (th *timerHeap) compact() {
 	h := th.h[:0]
-	for _, e := range th.h {
-		if !e.isStale() {
+	for i := range th.h {
+		if e := th.h[i]; !th.isStale(&e) {
 			h = append(h, e)
 		}
 	}

@@ -170,8 +170,19 @@ func (p *Poller) Control(fd int, old, new uint32) error {
 }
 
 func (p *Poller) rawWait(uintptr) bool {
-	p.waitN, p.waitErr = p.epollWait(0)
-	return p.waitN != 0 || p.waitErr != nil
+	n, err := sysEpollWait(p.epfd, p.buf, 0)
+	if err == unix.EINTR {
+		// Return to the loop, which waits again. Reporting "not ready"
+		// instead would park until the next edge of the epoll descriptor
+		// and strand readiness already queued on it.
+		p.waitN, p.waitErr = 0, nil
+		return true
+	}
+	if err != nil {
+		err = fmt.Errorf("epoll_wait: %w: %w", poller.ErrFatal, err)
+	}
+	p.waitN, p.waitErr = n, err
+	return n != 0 || err != nil
 }
 
 func (p *Poller) epollWait(ms int) (int, error) {

@@ -55,6 +55,9 @@ func toPoll(m uint32) int16 {
 	if m&poller.Out != 0 {
 		e |= unix.POLLOUT
 	}
+	if m&poller.RdHup != 0 {
+		e |= pollRdHup
+	}
 	return e
 }
 
@@ -149,7 +152,7 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 		if re&unix.POLLOUT != 0 {
 			m |= poller.Out
 		}
-		if re&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+		if re&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL|pollRdHup) != 0 {
 			m |= poller.Err
 		}
 		evs[out] = poller.Event{Fd: p.pfds[i].Fd, Events: m}
