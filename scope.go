@@ -1,5 +1,10 @@
 package tevent
 
+import (
+	"cmp"
+	"slices"
+)
+
 // owned is anything a Scope can own: events, child scopes, requests,
 // queues, proxies. freeOwned is called after the item has been unlinked
 // from its owner.
@@ -7,12 +12,19 @@ type owned interface {
 	freeOwned()
 }
 
-// ownLink is the intrusive list node that ties an owned item to its
-// Scope, so that linking and unlinking cost O(1) and no allocation.
+// ownLink ties an owned item to its Scope: the scope and the item's slot
+// in the scope's child table.
 type ownLink struct {
-	prev, next *ownLink
-	owner      *Scope
-	item       owned
+	owner *Scope
+	slot  int32
+}
+
+// kidSlot is one entry of a scope's child table. seq orders children by
+// creation, so that they are freed newest first.
+type kidSlot struct {
+	item owned
+	link *ownLink
+	seq  uint64
 }
 
 // Scope is a node of the ownership tree, the role talloc parents play in C
@@ -23,9 +35,16 @@ type ownLink struct {
 // A Scope belongs to one Context and, like everything else of that
 // context, is used only from the goroutine that drives it.
 type Scope struct {
-	ev          *Context
-	link        ownLink // in the parent scope
-	children    ownLink // sentinel of a circular list, newest at prev
+	ev   *Context
+	link ownLink // in the parent scope
+	// The child table: adopting and disowning touch only the item and its
+	// slot (no neighbours, as a linked list would), and freed slots are
+	// reused. Creation order lives in the slots' seq.
+	kids        []kidSlot
+	freeSlots   []int32
+	kidSeq      uint64
+	live        int
+	reused      bool // a slot was reused: slot order is not creation order
 	destructors []func()
 	freed       bool
 	req         *reqBase // the request whose own scope this is, if any
@@ -33,30 +52,47 @@ type Scope struct {
 
 func (s *Scope) init(ev *Context) {
 	s.ev = ev
-	s.children.next = &s.children
-	s.children.prev = &s.children
 }
 
-// adopt links item (whose link is l) as the newest child of s. On a freed
-// scope the item is left unowned; the caller must then treat it as dead.
+// adopt makes item (whose link is l) the newest child of s. The caller
+// checks that s is not freed.
 func (s *Scope) adopt(l *ownLink, item owned) {
-	l.item = item
+	var slot int32
+	if n := len(s.freeSlots); n > 0 {
+		slot = s.freeSlots[n-1]
+		s.freeSlots = s.freeSlots[:n-1]
+		s.reused = true
+	} else {
+		slot = int32(len(s.kids))
+		s.kids = append(s.kids, kidSlot{})
+	}
+	s.kidSeq++
+	s.kids[slot] = kidSlot{item: item, link: l, seq: s.kidSeq}
+	s.live++
 	l.owner = s
-	tail := s.children.prev
-	l.prev = tail
-	l.next = &s.children
-	tail.next = l
-	s.children.prev = l
+	l.slot = slot
 }
 
 // disown unlinks l from its owner, if it has one.
 func disown(l *ownLink) {
-	if l.owner == nil {
+	s := l.owner
+	if s == nil {
 		return
 	}
-	l.prev.next = l.next
-	l.next.prev = l.prev
-	l.prev, l.next, l.owner = nil, nil, nil
+	l.owner = nil
+	if int(l.slot) >= len(s.kids) || s.kids[l.slot].link != l {
+		return // freed with its scope already
+	}
+	s.kids[l.slot] = kidSlot{}
+	s.live--
+	if s.live == 0 && !s.freed {
+		// Empty again: start over, so slot order is creation order.
+		s.kids = s.kids[:0]
+		s.freeSlots = s.freeSlots[:0]
+		s.reused = false
+		return
+	}
+	s.freeSlots = append(s.freeSlots, l.slot)
 }
 
 // Context returns the context this scope belongs to.
@@ -122,12 +158,45 @@ func (s *Scope) freeTree() {
 }
 
 func (s *Scope) freeChildren() {
-	for s.children.prev != &s.children {
-		l := s.children.prev
-		item := l.item
-		disown(l)
-		item.freeOwned()
+	if s.live == 0 {
+		s.kids, s.freeSlots = nil, nil
+		return
 	}
+	if !s.reused {
+		// Slot order is creation order: free from the end.
+		for i := len(s.kids) - 1; i >= 0; i-- {
+			s.freeSlot(int32(i), s.kids[i].seq)
+		}
+	} else {
+		type kid struct {
+			slot int32
+			seq  uint64
+		}
+		order := make([]kid, 0, s.live)
+		for i, k := range s.kids {
+			if k.item != nil {
+				order = append(order, kid{int32(i), k.seq})
+			}
+		}
+		slices.SortFunc(order, func(a, b kid) int { return cmp.Compare(b.seq, a.seq) })
+		for _, k := range order {
+			s.freeSlot(k.slot, k.seq)
+		}
+	}
+	s.kids, s.freeSlots = nil, nil
+}
+
+// freeSlot frees the child in slot if it is still the one created as seq
+// (freeing an earlier child may have freed it already).
+func (s *Scope) freeSlot(slot int32, seq uint64) {
+	k := s.kids[slot]
+	if k.item == nil || k.seq != seq {
+		return
+	}
+	s.kids[slot] = kidSlot{}
+	s.live--
+	k.link.owner = nil
+	k.item.freeOwned()
 }
 
 func (s *Scope) freeOwned() { s.freeTree() }
