@@ -1,0 +1,641 @@
+package tevent
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Misuse: each is a clear error (or, where an error cannot be returned, a
+// panic whose message names the misuse and the fix), never silent damage.
+// Every test checks that the context still works afterwards.
+
+// misusePanic runs fn, which must panic with a message containing every
+// one of words; it returns the message.
+func misusePanic(t *testing.T, what string, fn func(), words ...string) string {
+	t.Helper()
+	var msg string
+	func() {
+		defer func() {
+			r := recover()
+			if r == nil {
+				t.Errorf("%s: no panic", what)
+				return
+			}
+			msg = fmt.Sprint(r)
+		}()
+		fn()
+	}()
+	for _, w := range words {
+		if msg != "" && !strings.Contains(msg, w) {
+			t.Errorf("%s: panic %q does not mention %q", what, msg, w)
+		}
+	}
+	return msg
+}
+
+// expectNoFDLeak fails the test if, at its end, more or fewer descriptors
+// are open than now (for tests that make contexts without withBackend).
+func expectNoFDLeak(t *testing.T) {
+	t.Helper()
+	before := openFDCount(t)
+	t.Cleanup(func() {
+		if before < 0 {
+			return
+		}
+		if after := openFDCount(t); after != before {
+			t.Errorf("descriptor leak: %d open before, %d after", before, after)
+		}
+	})
+}
+
+// TestMisuseConcurrentDriveMessage: a loop call from a second goroutine
+// while one drives the context is refused with ErrConcurrentUse, whose
+// message names the fix; nothing runs on the wrong goroutine; also with
+// AllowNesting, which must not let the second goroutine in as a "nested"
+// call.
+func TestMisuseConcurrentDriveMessage(t *testing.T) {
+	for _, nesting := range []bool{false, true} {
+		for _, driver := range []string{"LoopWait", "LoopUntil", "LoopOnce"} {
+			name := driver
+			if nesting {
+				name += "+AllowNesting"
+			}
+			t.Run(name, func(t *testing.T) {
+				withBackend(t, Backends()[0], func(t *testing.T, ev *Context) {
+					if nesting {
+						ev.AllowNesting()
+					}
+					tp, err := ev.NewThreadProxy()
+					if err != nil {
+						t.Fatal(err)
+					}
+					waiting := make(chan struct{})
+					var once sync.Once
+					ev.SetTraceCallback(func(p TracePoint) {
+						if p == TraceBeforeWait {
+							once.Do(func() { close(waiting) })
+						}
+					})
+					loopG := make(chan int64, 1)
+					ran := 0 // touched only by handlers, on the driver
+					stop := false
+					req := NewReq[int](&ev.Scope)
+					res := make(chan error, 1)
+					go func() {
+						loopG <- goid()
+						switch driver {
+						case "LoopWait":
+							res <- ev.LoopWait()
+						case "LoopUntil":
+							res <- ev.LoopUntil(func() bool { return stop })
+						case "LoopOnce":
+							res <- ev.LoopOnce()
+						}
+					}()
+					g := <-loopG
+					waitChan(t, "the loop to wait", waiting)
+					// Something a wrongly admitted second driver would run.
+					for _, call := range []struct {
+						name string
+						fn   func() error
+					}{
+						{"LoopOnce", ev.LoopOnce},
+						{"LoopWait", ev.LoopWait},
+						{"LoopUntil", func() error { return ev.LoopUntil(func() bool { return false }) }},
+						{"Req.Poll", func() error { return req.Poll(ev) }},
+					} {
+						err := call.fn()
+						if !errors.Is(err, ErrConcurrentUse) {
+							t.Errorf("%s from a second goroutine: %v, want ErrConcurrentUse", call.name, err)
+							continue
+						}
+						msg := err.Error()
+						if !strings.Contains(msg, "goroutine") || !(strings.Contains(msg, "ThreadProxy") || strings.Contains(msg, "AllowNesting")) {
+							t.Errorf("%s from a second goroutine: %q does not name the fix", call.name, msg)
+						}
+					}
+					if err := tp.Schedule(func(ev *Context) {
+						if goid() != g {
+							t.Error("proxy call ran off the driver's goroutine")
+						}
+						ran++
+						stop = true
+						tp.Free()
+					}); err != nil {
+						t.Fatal(err)
+					}
+					select {
+					case err := <-res:
+						if err != nil {
+							t.Errorf("driver %s: %v", driver, err)
+						}
+					case <-time.After(testTimeout):
+						t.Fatal("driver did not return")
+					}
+					ev.SetTraceCallback(nil)
+					req.Free()
+					if ran != 1 {
+						t.Errorf("proxy call ran %d times", ran)
+					}
+					// Now that the first driver is gone, this goroutine may
+					// drive the context.
+					fired := false
+					ev.AddTimer(time.Now(), func(*Context, *Timer, time.Time) { fired = true })
+					loopOnce(t, ev)
+					if !fired {
+						t.Error("context unusable after the refused calls")
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestMisuseTwoDriversRace: two goroutines call LoopOnce on one context
+// in a tight loop. Each call either handles one event or is refused with
+// ErrConcurrentUse (or ErrNesting); every event runs exactly once and,
+// under -race, no data race is reported.
+func TestMisuseTwoDriversRace(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		const steps = 2000
+		imSteps, timers := 0, 0
+		im := ev.NewImmediate()
+		var step ImmediateHandler
+		var done atomic.Bool
+		check := func() {
+			if imSteps == steps && timers == 100 {
+				done.Store(true)
+			}
+		}
+		step = func(_ *Context, im *Immediate) {
+			imSteps++
+			if imSteps < steps {
+				im.Schedule(step)
+			}
+			check()
+		}
+		im.Schedule(step)
+		for i := range 100 {
+			ev.AddTimer(time.Now().Add(time.Duration(i)*10*time.Microsecond), func(*Context, *Timer, time.Time) { timers++; check() })
+		}
+		var handled, refused [2]int
+		var wg sync.WaitGroup
+		for d := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				deadline := time.Now().Add(testTimeout)
+				for !done.Load() {
+					if time.Now().After(deadline) {
+						t.Error("events not done in time")
+						return
+					}
+					err := ev.LoopOnce()
+					switch {
+					case err == nil:
+						handled[d]++
+					case errors.Is(err, ErrConcurrentUse) || errors.Is(err, ErrNesting):
+						refused[d]++
+					case errors.Is(err, ErrNoEvents):
+						done.Store(true)
+					default:
+						t.Errorf("driver %d: %v", d, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if imSteps != steps || timers != 100 {
+			t.Errorf("ran %d immediates and %d timers, want %d and 100", imSteps, timers, steps)
+		}
+		if h := handled[0] + handled[1]; h != steps+100 {
+			t.Errorf("%d LoopOnce calls handled something, want exactly %d", h, steps+100)
+		}
+		t.Logf("handled %v, refused %v", handled, refused)
+	})
+}
+
+// TestMisuseNestedLoop: every loop function, called without AllowNesting
+// from inside a handler of every kind, under every driver, returns
+// ErrNesting with a message that names AllowNesting, runs nothing, and
+// leaves the outer loop working.
+func TestMisuseNestedLoop(t *testing.T) {
+	inners := []struct {
+		name string
+		call func(ev *Context) error
+	}{
+		{"LoopOnce", (*Context).LoopOnce},
+		{"LoopWait", (*Context).LoopWait},
+		{"LoopUntil", func(ev *Context) error { return ev.LoopUntil(func() bool { return false }) }},
+		{"Req.Poll", func(ev *Context) error { return NewReq[int](&ev.Scope).Poll(ev) }},
+		{"wrapper LoopOnce", func(ev *Context) error {
+			w, err := ev.NewWrapper(WrapperHooks{Name: "w"})
+			if err != nil {
+				return err
+			}
+			defer w.Free()
+			return w.LoopOnce()
+		}},
+	}
+	kinds := []string{"timer", "immediate", "fd", "proxy", "signal", "request callback", "queue trigger"}
+	drivers := []string{"LoopOnce", "LoopWait", "LoopUntil"}
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			withBackend(t, Backends()[0], func(t *testing.T, ev *Context) {
+				for _, kind := range kinds {
+					var errs []error
+					canary := 0
+					handler := func(ev *Context) {
+						// Something a wrongly run nested loop would run.
+						ev.NewImmediate().Schedule(func(*Context, *Immediate) { canary++ })
+						before := canary
+						for _, in := range inners {
+							errs = append(errs, in.call(ev))
+						}
+						if canary != before {
+							t.Errorf("%s/%s: a refused nested call ran a handler", driver, kind)
+						}
+					}
+					ranAll := false
+					switch kind {
+					case "timer":
+						ev.AddTimer(time.Now(), func(ev *Context, _ *Timer, _ time.Time) { handler(ev); ranAll = true })
+					case "immediate":
+						ev.NewImmediate().Schedule(func(ev *Context, _ *Immediate) { handler(ev); ranAll = true })
+					case "fd":
+						p := newSockPair(t)
+						writeBytes(t, p.fd[1], "x")
+						if _, err := ev.AddFD(p.fd[0], FDRead, func(ev *Context, fde *FD, _ FDFlags) {
+							fde.Free()
+							handler(ev)
+							ranAll = true
+						}); err != nil {
+							t.Fatal(err)
+						}
+					case "proxy":
+						tp, err := ev.NewThreadProxy()
+						if err != nil {
+							t.Fatal(err)
+						}
+						go tp.Schedule(func(ev *Context) { tp.Free(); handler(ev); ranAll = true })
+					case "signal":
+						if _, err := ev.AddSignal(syscall.SIGUSR2, 0, func(ev *Context, se *Signal, _ syscall.Signal, _ int, _ *SigInfo) {
+							se.Free()
+							handler(ev)
+							ranAll = true
+						}); err != nil {
+							t.Fatal(err)
+						}
+						killSelf(t, syscall.SIGUSR2)
+					case "request callback":
+						r := Wakeup(&ev.Scope, time.Now())
+						r.SetCallback(func(r *Req[struct{}]) { r.Free(); handler(ev); ranAll = true })
+					case "queue trigger":
+						q := ev.NewQueue("q")
+						r := NewReq[int](&ev.Scope)
+						q.Add(r, func(AnyReq) { handler(ev); r.Done(1); r.Free(); q.Free(); ranAll = true })
+					}
+					var err error
+					switch driver {
+					case "LoopOnce":
+						driveUntil(t, ev, func() bool { return ranAll })
+					case "LoopWait":
+						// Every armed event frees itself: LoopWait returns
+						// once it and the canary have run.
+						err = ev.LoopWait()
+					case "LoopUntil":
+						err = ev.LoopUntil(func() bool { return ranAll })
+					}
+					if err != nil {
+						t.Errorf("%s/%s: outer loop: %v", driver, kind, err)
+					}
+					if len(errs) != len(inners) {
+						t.Fatalf("%s/%s: handler did not run", driver, kind)
+					}
+					for i, e := range errs {
+						if !errors.Is(e, ErrNesting) {
+							t.Errorf("%s/%s: nested %s: %v, want ErrNesting", driver, kind, inners[i].name, e)
+						} else if !strings.Contains(e.Error(), "AllowNesting") {
+							t.Errorf("%s/%s: nested %s: %q does not name AllowNesting", driver, kind, inners[i].name, e)
+						}
+					}
+					// The outer loop goes on: the canary runs now.
+					driveUntil(t, ev, func() bool { return canary == 1 })
+				}
+			})
+		})
+	}
+}
+
+// TestMisuseNestingAllowedInHandler: AllowNesting called from inside a
+// handler whose loop was entered before it (with LoopOnce, which does not
+// record its goroutine) cannot tell that handler from another goroutine:
+// the nested call is refused with a message naming both cases, runs
+// nothing, and nesting works from the next handler on.
+func TestMisuseNestingAllowedInHandler(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		var first, second error
+		inner := 0
+		ev.AddTimer(time.Now(), func(ev *Context, _ *Timer, _ time.Time) {
+			ev.NewImmediate().Schedule(func(*Context, *Immediate) { inner++ })
+			ev.AllowNesting()
+			first = ev.LoopOnce()
+		})
+		loopOnce(t, ev)
+		if !errors.Is(first, ErrNesting) || !strings.Contains(first.Error(), "before AllowNesting") {
+			t.Errorf("nested LoopOnce in the handler that called AllowNesting: %v", first)
+		}
+		if inner != 0 {
+			t.Error("refused nested call ran a handler")
+		}
+		driveUntil(t, ev, func() bool { return inner == 1 }) // the leftover immediate
+		ran := false
+		ev.AddTimer(time.Now(), func(ev *Context, _ *Timer, _ time.Time) {
+			ev.NewImmediate().Schedule(func(*Context, *Immediate) { ran = true })
+			second = ev.LoopOnce()
+		})
+		loopOnce(t, ev)
+		if second != nil || !ran {
+			t.Errorf("nested LoopOnce in a later handler: %v (ran: %v)", second, ran)
+		}
+	})
+}
+
+// TestMisuseUseAfterFree: every call on a freed context, and on handles
+// freed with it, is either a clear error (ErrFreed, ErrProxyFreed) or a
+// documented no-op; none panics, fires, or touches a descriptor.
+func TestMisuseUseAfterFree(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		p := newSockPair(t)
+		fired := 0
+		h := func(*Context, *Timer, time.Time) { fired++ }
+		fde, err := ev.AddFD(p.fd[0], FDRead, func(*Context, *FD, FDFlags) { fired++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		te := ev.AddTimer(time.Now(), h)
+		im := ev.NewImmediate()
+		se, err := ev.AddSignal(syscall.SIGUSR2, 0, func(*Context, *Signal, syscall.Signal, int, *SigInfo) { fired++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp, err := ev.NewThreadProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := ev.NewScope()
+		q := ev.NewQueue("q")
+		r := NewReq[int](&ev.Scope)
+		w, err := ev.NewWrapper(WrapperHooks{Name: "w"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Another goroutine keeps scheduling while the context is freed.
+		stopSend := make(chan struct{})
+		var sendErrs sync.Map
+		var sends sync.WaitGroup
+		sends.Add(1)
+		go func() {
+			defer sends.Done()
+			for {
+				select {
+				case <-stopSend:
+					return
+				default:
+				}
+				if err := tp.Schedule(func(*Context) {}); err != nil {
+					sendErrs.Store(err.Error(), err)
+					if errors.Is(err, ErrProxyFreed) {
+						return
+					}
+				}
+			}
+		}()
+		ev.Free()
+		sends.Wait()
+		close(stopSend)
+		sendErrs.Range(func(_, v any) bool {
+			if !errors.Is(v.(error), ErrProxyFreed) {
+				t.Errorf("Schedule racing with Free: %v", v)
+			}
+			return true
+		})
+		if !fdIsOpen(p.fd[0]) {
+			t.Fatal("Free closed a descriptor that was not auto-close")
+		}
+
+		// Loop functions.
+		expectErr(t, "LoopOnce", ev.LoopOnce(), ErrFreed)
+		expectErr(t, "LoopWait", ev.LoopWait(), ErrFreed)
+		expectErr(t, "LoopUntil", ev.LoopUntil(func() bool { return false }), ErrFreed)
+		expectErr(t, "wrapper LoopOnce", w.LoopOnce(), ErrFreed)
+		if err := r.Poll(ev); err != nil && !errors.Is(err, ErrFreed) {
+			t.Errorf("Poll of a request freed with its context: %v", err)
+		}
+		if _, err := r.Result(); !errors.Is(err, ErrFreed) {
+			t.Errorf("Result of a request freed with its context: %v", err)
+		}
+		// Constructors.
+		if _, err := ev.AddFD(p.fd[0], FDRead, func(*Context, *FD, FDFlags) {}); !errors.Is(err, ErrFreed) {
+			t.Errorf("AddFD: %v", err)
+		}
+		if _, err := sc.AddFD(p.fd[0], FDRead, func(*Context, *FD, FDFlags) {}); !errors.Is(err, ErrFreed) {
+			t.Errorf("scope AddFD: %v", err)
+		}
+		if _, err := ev.AddSignal(syscall.SIGUSR2, 0, func(*Context, *Signal, syscall.Signal, int, *SigInfo) {}); !errors.Is(err, ErrFreed) {
+			t.Errorf("AddSignal: %v", err)
+		}
+		if _, err := ev.NewThreadProxy(); !errors.Is(err, ErrFreed) {
+			t.Errorf("NewThreadProxy: %v", err)
+		}
+		if _, err := w.NewThreadProxy(); !errors.Is(err, ErrFreed) {
+			t.Errorf("wrapper NewThreadProxy: %v", err)
+		}
+		if _, err := ev.NewWrapper(WrapperHooks{}); !errors.Is(err, ErrFreed) {
+			t.Errorf("NewWrapper: %v", err)
+		}
+		expectErr(t, "Schedule", tp.Schedule(func(*Context) { fired++ }), ErrProxyFreed)
+		// Inert handles.
+		ev.AddTimer(time.Now(), h).Free()
+		sc.AddTimer(time.Now(), h)
+		ev.NewImmediate().Schedule(func(*Context, *Immediate) { fired++ })
+		if !ev.NewScope().Freed() || !sc.NewScope().Freed() {
+			t.Error("a scope made on a freed context is not born freed")
+		}
+		ranNow := false
+		sc.OnFree(func() { ranNow = true })
+		if !ranNow {
+			t.Error("OnFree on a freed scope did not run at once")
+		}
+		if nr := NewReq[int](&ev.Scope); nr.IsInProgress() {
+			if err := nr.Poll(ev); err == nil {
+				t.Error("Poll of a request made on a freed context returned nil")
+			}
+		}
+		// Handles freed with the context.
+		te.Update(time.Now())
+		im.Schedule(func(*Context, *Immediate) { fired++ })
+		if im.Scheduled() {
+			t.Error("a freed immediate reports Scheduled")
+		}
+		fde.SetFlags(FDRead | FDWrite)
+		fde.SetAutoClose()
+		fde.Free()
+		se.Free()
+		tp.Free()
+		q.Add(NewReq[int](&ev.Scope), func(AnyReq) { fired++ })
+		q.Start()
+		if q.Length() != 0 {
+			t.Errorf("freed queue has %d entries", q.Length())
+		}
+		r.Free()
+		if _, err := r.Result(); !errors.Is(err, ErrFreed) {
+			t.Errorf("Result of a freed request: %v", err)
+		}
+		sc.Free()
+		w.Free()
+		ev.Free()
+		if !fdIsOpen(p.fd[0]) {
+			t.Error("SetAutoClose+Free on a freed event closed the descriptor")
+		}
+		if fired != 0 {
+			t.Errorf("%d handlers ran after Free", fired)
+		}
+	})
+}
+
+// TestMisuseFreedHandles: handles freed on a live context stay dead (no
+// call revives them), and freeing twice, or from inside their own
+// handler, is harmless; the context keeps working.
+func TestMisuseFreedHandles(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		p := newSockPair(t)
+		writeBytes(t, p.fd[1], "x")
+		fired := 0
+		fde, err := ev.AddFD(p.fd[0], FDRead, func(*Context, *FD, FDFlags) { fired++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		fde.Free()
+		fde.SetFlags(FDRead)
+		fde.Free()
+		te := ev.AddTimer(time.Now(), func(*Context, *Timer, time.Time) { fired++ })
+		te.Free()
+		te.Update(time.Now())
+		im := ev.NewImmediate()
+		im.Free()
+		im.Schedule(func(*Context, *Immediate) { fired++ })
+		sc := ev.NewScope()
+		sc.Free()
+		sc.AddTimer(time.Now(), func(*Context, *Timer, time.Time) { fired++ })
+		sc.NewImmediate().Schedule(func(*Context, *Immediate) { fired++ })
+		if _, err := sc.AddFD(p.fd[0], FDRead, func(*Context, *FD, FDFlags) { fired++ }); !errors.Is(err, ErrFreed) {
+			t.Errorf("AddFD on a freed scope: %v", err)
+		}
+		tp, err := ev.NewThreadProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.Free()
+		expectErr(t, "Schedule on a freed proxy", tp.Schedule(func(*Context) { fired++ }), ErrProxyFreed)
+		// Self-free from inside, twice.
+		selfFreed := 0
+		ev.AddTimer(time.Now(), func(_ *Context, te *Timer, _ time.Time) {
+			te.Free()
+			te.Free()
+			te.Update(time.Now())
+			selfFreed++
+		})
+		sentinel := false
+		ev.AddTimer(time.Now().Add(2*time.Millisecond), func(*Context, *Timer, time.Time) { sentinel = true })
+		driveUntil(t, ev, func() bool { return sentinel })
+		if fired != 0 || selfFreed != 1 {
+			t.Errorf("freed handles fired %d times; self-freeing timer ran %d times", fired, selfFreed)
+		}
+		// The freed event left the fd alone: a new event on it works.
+		got := false
+		f2, err := ev.AddFD(p.fd[0], FDRead, func(*Context, *FD, FDFlags) { got = true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		driveUntil(t, ev, func() bool { return got })
+		f2.Free()
+	})
+}
+
+// TestMisuseWrongContextNoDamage: a request handed to another context's
+// loop is refused (ErrWrongContext from Poll, a panic naming the misuse
+// elsewhere), and the refusal changes nothing: the other context does not
+// run, the request still completes on its own context.
+func TestMisuseWrongContextNoDamage(t *testing.T) {
+	expectNoFDLeak(t)
+	a, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Free()
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free()
+	bFired := 0
+	b.AddTimer(time.Now(), func(*Context, *Timer, time.Time) { bFired++ })
+	r := NewReq[int](&a.Scope)
+	a.AddTimer(time.Now().Add(time.Millisecond), func(*Context, *Timer, time.Time) { r.Done(7) })
+	err = r.Poll(b)
+	if !errors.Is(err, ErrWrongContext) || !strings.Contains(err.Error(), "Poll") {
+		t.Errorf("Poll with another context: %v", err)
+	}
+	if bFired != 0 {
+		t.Error("Poll with the wrong context ran that context's loop")
+	}
+	misusePanic(t, "SetEndtime", func() { r.SetEndtime(b, time.Now()) }, "SetEndtime", "context")
+	misusePanic(t, "Post", func() { r.Post(b) }, "Post", "context")
+	qb := b.NewQueue("qb")
+	misusePanic(t, "Queue.Add", func() { qb.Add(r, func(AnyReq) {}) }, "Queue.Add", "context")
+	if qb.Length() != 0 {
+		t.Errorf("queue of b holds %d entries after a refused Add", qb.Length())
+	}
+	// Queue.Wait with a scope of another context.
+	misusePanic(t, "Queue.Wait", func() { qb.Wait(&a.Scope) }, "context")
+	if qb.Length() != 0 {
+		t.Errorf("queue of b holds %d entries after a refused Wait", qb.Length())
+	}
+	// Nothing was damaged: the request finishes on a, with no timeout.
+	if err := r.Poll(a); err != nil {
+		t.Fatalf("Poll on its own context: %v", err)
+	}
+	if v, err := r.Result(); v != 7 || err != nil {
+		t.Errorf("Result = %d, %v", v, err)
+	}
+	loopOnce(t, b)
+	if bFired != 1 {
+		t.Errorf("b's timer fired %d times", bFired)
+	}
+	// A ThreadProxy is the one handle meant for other goroutines' use:
+	// a's proxy used from b's handler runs on a.
+	tp, err := a.NewThreadProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranOn := (*Context)(nil)
+	b.NewImmediate().Schedule(func(*Context, *Immediate) {
+		if err := tp.Schedule(func(ev *Context) { ranOn = ev }); err != nil {
+			t.Errorf("Schedule from another context's handler: %v", err)
+		}
+	})
+	loopOnce(t, b)
+	driveUntil(t, a, func() bool { return ranOn != nil })
+	if ranOn != a {
+		t.Error("proxy call ran on the wrong context")
+	}
+	tp.Free()
+}
