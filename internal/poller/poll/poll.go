@@ -5,6 +5,7 @@
 package poll
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/gotevent/tevent/internal/poller"
@@ -39,7 +40,7 @@ type Poller struct {
 func New() (*Poller, error) {
 	w, err := wakefd.New()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("wake-up descriptor: %w", err)
 	}
 	p := &Poller{wake: w, waker: poller.NewWaker()}
 	p.kwake = w.Wake
