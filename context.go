@@ -239,7 +239,14 @@ func (ev *Context) Free() {
 
 // AllowNesting permits loop functions to be called from inside the
 // context's own handlers (tevent_loop_allow_nesting).
-func (ev *Context) AllowNesting() { ev.allowNesting = true }
+func (ev *Context) AllowNesting() {
+	ev.allowNesting = true
+	if ev.running.Load() == 1 && ev.ownerG.Load() == 0 {
+		// Called from a handler of a running loop: record the driving
+		// goroutine now, so the same handler may already nest.
+		ev.ownerG.Store(goid())
+	}
+}
 
 // SetNestingHook sets fn to be called with begin=true before and
 // begin=false after each nested loop call (tevent_loop_set_nesting_hook).
