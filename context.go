@@ -48,6 +48,8 @@ type Context struct {
 	nFDEvents  int
 	dirty      []*fdState
 	dirtySpare []*fdState
+	stateSlab  []fdState // where new fdStates come from
+	warmSink   FDFlags   // keeps warmReady's loads from being optimised away
 	ready      []poller.Event
 	readyN     int
 	readyPos   int

@@ -58,6 +58,7 @@ type FD struct {
 type fdState struct {
 	fd     int
 	events []*FD
+	inline [1]*FD // events' storage while the fd has one event
 	rr     int    // round-robin start among events
 	kmask  uint32 // interest registered with the kernel
 	dirty  bool   // kernel interest must be recomputed before the next wait
@@ -129,7 +130,15 @@ func (ev *Context) fdStateFor(fd int) *fdState {
 	}
 	st := ev.fdTable[fd]
 	if st == nil {
-		st = &fdState{fd: fd}
+		if len(ev.stateSlab) == 0 {
+			// States come from slabs, so the states of neighbouring fds
+			// share cache lines as they would in a C array.
+			ev.stateSlab = make([]fdState, 64)
+		}
+		st = &ev.stateSlab[0]
+		ev.stateSlab = ev.stateSlab[1:]
+		st.fd = fd
+		st.events = st.inline[:0]
 		ev.fdTable[fd] = st
 	}
 	return st
@@ -390,4 +399,22 @@ func readyFlags(m uint32) FDFlags {
 		fl |= FDError | FDRead
 	}
 	return fl
+}
+
+// warmReady touches the state and first event of every harvested fd
+// before any is dispatched. The loads do not depend on each other, so the
+// processor overlaps their cache misses instead of taking three in a row
+// per dispatch (table, state, event), as it otherwise would with many
+// descriptors.
+func (ev *Context) warmReady(n int) {
+	var sink FDFlags
+	table := ev.fdTable
+	for _, e := range ev.ready[:n] {
+		if fd := int(e.Fd); fd < len(table) {
+			if st := table[fd]; st != nil && len(st.events) > 0 {
+				sink |= st.events[0].flags
+			}
+		}
+	}
+	ev.warmSink = sink
 }

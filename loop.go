@@ -247,6 +247,9 @@ func (ev *Context) wait() error {
 		return nil
 	}
 	ev.readyN, ev.readyPos = n, 0
+	if n > 1 {
+		ev.warmReady(n)
+	}
 	if err != nil {
 		if ev.standard && errors.Is(err, poller.ErrFatal) {
 			fbErr := ev.fallBackToPoll(err)
