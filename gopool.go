@@ -44,7 +44,7 @@ func Go[T any](s *Scope, fn func(ctx context.Context) (T, error)) *Req[T] {
 		v, err := fn(ctx)
 		// ErrProxyFreed: the request is gone, and its result with it.
 		_ = tp.Schedule(func(*Context) {
-			if r.state != ReqInProgress || r.job != j {
+			if r.state != stInProgress || r.ext().job != j {
 				return // cancelled, timed out or freed meanwhile
 			}
 			if err != nil {
@@ -54,8 +54,9 @@ func Go[T any](s *Scope, fn func(ctx context.Context) (T, error)) *Req[T] {
 			}
 		})
 	}
-	r.job = j
-	r.cancelFn = cancelGo[T]
+	x := r.extra()
+	x.job = j
+	x.cancelFn = cancelGo[T]
 	p.submit(j)
 	return r
 }

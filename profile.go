@@ -29,26 +29,35 @@ func (r *Req[T]) EnableProfile(name string) *ReqProfile {
 	if name == "" {
 		name = fmt.Sprintf("%T", r)
 	}
-	if r.profile == nil {
-		r.profile = &ReqProfile{Name: name, Start: time.Now(), State: r.state}
+	x := r.extra()
+	if x.profile == nil {
+		x.profile = &ReqProfile{Name: name, Start: time.Now(), State: ReqState(r.state)}
 		if r.state.finished() {
-			r.profile.stop(r.state, r.err)
+			x.profile.stop(ReqState(r.state), x.err)
 		}
 	}
-	r.profile.Name = name
-	return r.profile
+	x.profile.Name = name
+	return x.profile
 }
 
 // Profile returns the request's profile, or nil if it is not profiled
 // (tevent_req_get_profile).
-func (r *Req[T]) Profile() *ReqProfile { return r.profile }
+func (r *Req[T]) Profile() *ReqProfile {
+	if x := r.ext(); x != nil {
+		return x.profile
+	}
+	return nil
+}
 
 // parentProfile finds the profile of the request whose scope s is (or is
 // under), if that request is profiled.
 func parentProfile(s *Scope) *ReqProfile {
 	for sc := s; sc != nil; sc = sc.link.owner {
 		if sc.req != nil {
-			return sc.req.profile
+			if x := sc.req.ext(); x != nil {
+				return x.profile
+			}
+			return nil
 		}
 	}
 	return nil

@@ -90,7 +90,7 @@ func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
 	}
 	e := &QueueEntry{req: req, trigger: trigger, triggered: trigger == nil}
 	b := req.base()
-	if q.freed || b.state != ReqInProgress || b.orphan {
+	if q.freed || b.state != stInProgress || b.orphan {
 		return e
 	}
 	if q.ev != nil {
@@ -105,8 +105,9 @@ func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
 	}
 	q.tail = e
 	q.length++
-	e.reqNext = b.entries
-	b.entries = e
+	x := b.extra()
+	e.reqNext = x.entries
+	x.entries = e
 	q.traceEntry(e, EventAttach)
 	q.kick()
 	return e
@@ -224,7 +225,7 @@ func (e *QueueEntry) remove() {
 	q.traceEntry(e, EventDetach)
 
 	b := e.req.base()
-	for p := &b.entries; *p != nil; p = &(*p).reqNext {
+	for p := &b.ext().entries; *p != nil; p = &(*p).reqNext {
 		if *p == e {
 			*p = e.reqNext
 			break

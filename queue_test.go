@@ -34,7 +34,7 @@ func (qr *queueRecorder) add(s *Scope, id int, finish func(r *Req[int])) *Req[in
 		qr.active++
 		qr.maxActive = max(qr.maxActive, qr.active)
 		r.SetCleanupFn(func(_ *Req[int], s ReqState) {
-			if s != ReqReceived || r.finState == ReqInProgress {
+			if s != ReqReceived || ReqState(r.finState) == ReqInProgress {
 				qr.active--
 			}
 		})
@@ -320,7 +320,7 @@ func TestQueueFree(t *testing.T) {
 		t.Fatal("a freed queue triggered")
 	}
 	for _, r := range reqs {
-		if !r.IsInProgress() || r.entries != nil {
+		if !r.IsInProgress() || r.firstEntry() != nil {
 			t.Fatal("freeing the queue changed its requests")
 		}
 	}

@@ -43,10 +43,6 @@ func (s ReqState) String() string {
 	return fmt.Sprintf("ReqState(%d)", int(s))
 }
 
-// finished reports whether s is one of the end states a request reaches
-// by Done, Error, its end time or its cancel function.
-func (s ReqState) finished() bool { return s >= ReqDone && s <= ReqTimedOut }
-
 // AnyReq is the non-generic view of a request that every *Req[T]
 // satisfies. Queues take requests of any result type through it; it cannot
 // be implemented outside this package.
@@ -72,30 +68,121 @@ type AnyReq interface {
 	String() string
 
 	base() *reqBase
-	deliver()
+	deliver(pq *postQueue) bool
 }
 
-// reqBase is the part of a request that does not depend on its result
-// type: what queues and the goroutine pool work with.
-type reqBase struct {
-	link  ownLink  // in the scope given to NewReq
-	ev    *Context // the context of that scope
-	scope *Scope   // the request's own scope, created on first use
-	err   error
+// reqState is a ReqState stored in a byte, to keep requests small.
+type reqState uint8
 
-	state    ReqState
-	finState ReqState // how it finished; still set once received
+const (
+	stInProgress = reqState(ReqInProgress)
+	stDone       = reqState(ReqDone)
+	stUserError  = reqState(ReqUserError)
+	stTimedOut   = reqState(ReqTimedOut)
+	stReceived   = reqState(ReqReceived)
+)
+
+// finished reports whether s is one of the end states a request reaches
+// by Done, Error, its end time or its cancel function.
+func (s reqState) finished() bool { return s >= stDone && s <= stTimedOut }
+
+// reqBase is the part of a request that does not depend on its result
+// type: what queues and the goroutine pool work with. It holds only what
+// every request needs; the rest, which most requests never use, lives in
+// a reqExtra allocated on first use, so that a plain request is one small
+// allocation.
+type reqBase struct {
+	link ownLink  // in the scope given to NewReq
+	ev   *Context // the context of that scope
+	// errx is the error the request finished with or, once the request
+	// has a reqExtra, that reqExtra, which then holds the error: one
+	// field for both keeps a plain request (64 bytes for a Req[int]) in a
+	// smaller size class. Read and set it through errv, setErr, ext and
+	// extra; *reqExtra never leaves the package as an error.
+	errx error
+
+	state    reqState
+	finState reqState // how it finished; still set once received
 	orphan   bool     // created on a freed scope: nothing of it will run
 
-	deferPost bool     // Post came before the request finished
-	posted    bool     // waiting in a context's post queue
-	notified  bool     // the callback has been called
-	postEv    *Context // the context Post was given
+	deferPost bool // Post came before the request finished
+	posted    bool // waiting in a context's post queue
+	notified  bool // the callback has been called
+}
 
+// reqExtra holds the parts of a request that most requests never use.
+type reqExtra struct {
+	err error // the request's error (see reqBase.errx)
+
+	// The request's own scope, valid once scope.req is set (Scope). It
+	// lives here, rather than in an allocation of its own, so that a
+	// request with sub-events costs no more allocations than before.
+	scope Scope
+
+	cancelFn  any // func(*Req[T]) bool
+	cleanupFn any // func(*Req[T], ReqState)
+
+	postEv  *Context    // the context a deferring Post was given, if not the request's own
 	timer   *Timer      // end time (SetEndtime)
 	entries *QueueEntry // queue entries of this request, via reqNext
 	job     *poolJob    // the blocking work behind a Go request
 	profile *ReqProfile // set by EnableProfile, or inherited from the parent
+
+	cleanedAt reqState // the last state the cleanup function was called with
+}
+
+// Error makes *reqExtra an error, so that it fits in reqBase.errx; it is
+// never returned to users.
+func (x *reqExtra) Error() string { return "tevent: internal request extra" }
+
+// ext returns the request's reqExtra, or nil if it has none.
+func (b *reqBase) ext() *reqExtra {
+	x, _ := b.errx.(*reqExtra)
+	return x
+}
+
+// extra returns the request's reqExtra, creating it on first use.
+func (b *reqBase) extra() *reqExtra {
+	if x, ok := b.errx.(*reqExtra); ok {
+		return x
+	}
+	x := &reqExtra{err: b.errx}
+	b.errx = x
+	return x
+}
+
+// errv returns the request's error.
+func (b *reqBase) errv() error {
+	if x, ok := b.errx.(*reqExtra); ok {
+		return x.err
+	}
+	return b.errx
+}
+
+// setErr sets the request's error.
+func (b *reqBase) setErr(err error) {
+	if x, ok := b.errx.(*reqExtra); ok {
+		x.err = err
+		return
+	}
+	b.errx = err
+}
+
+// firstEntry returns the newest queue entry of the request, if any.
+func (b *reqBase) firstEntry() *QueueEntry {
+	if x := b.ext(); x != nil {
+		return x.entries
+	}
+	return nil
+}
+
+// postCtx returns the context a deferring Post was given (nil: the
+// request's own).
+func (b *reqBase) postCtx() *Context {
+	if x := b.ext(); x != nil {
+		return x.postEv
+	}
+	return nil
 }
 
 // Req is an async request whose result is a T (tevent_req). An
@@ -115,11 +202,8 @@ type reqBase struct {
 // drives it.
 type Req[T any] struct {
 	reqBase
-	val       T
-	callback  func(r *Req[T])
-	cancelFn  func(r *Req[T]) bool
-	cleanupFn func(r *Req[T], state ReqState)
-	cleanedAt ReqState // the last state the cleanup function was called with
+	val      T
+	callback func(r *Req[T])
 }
 
 // NewReq creates a request owned by s, in state ReqInProgress
@@ -131,17 +215,15 @@ func NewReq[T any](s *Scope) *Req[T] {
 	if s == nil {
 		panic("tevent: NewReq called with a nil Scope")
 	}
-	r := &Req[T]{
-		reqBase:   reqBase{ev: s.ev, state: ReqInProgress, finState: ReqInProgress},
-		cleanedAt: ReqInProgress,
-	}
-	if s.freed || s.ev == nil || s.ev.freed {
+	ev := s.ev
+	r := &Req[T]{reqBase: reqBase{ev: ev, state: stInProgress, finState: stInProgress}}
+	if s.freed || ev == nil || ev.freed {
 		r.orphan = true
 		return r
 	}
 	s.adopt(&r.link, r)
 	if p := parentProfile(s); p != nil {
-		r.profile = p.newSub(r)
+		r.extra().profile = p.newSub(r)
 	}
 	return r
 }
@@ -153,17 +235,17 @@ func (r *Req[T]) base() *reqBase { return &r.reqBase }
 // the request is freed, and are freed with it. After that, Scope returns
 // a freed scope, on which new events never fire.
 func (r *Req[T]) Scope() *Scope {
-	if r.scope == nil {
-		s := &Scope{}
+	x := r.extra()
+	s := &x.scope
+	if s.req == nil {
 		s.init(r.ev)
 		// Not linked into the parent: the request frees it itself, after
 		// its cleanup function has run, as C tevent frees a request's
 		// state after its destructor.
-		s.freed = r.orphan || r.state == ReqReceived
+		s.freed = r.orphan || r.state == stReceived
 		s.req = &r.reqBase
-		r.scope = s
 	}
-	return r.scope
+	return s
 }
 
 // SetCallback sets the function called, once, when the request has
@@ -174,8 +256,8 @@ func (r *Req[T]) Scope() *Scope {
 // called on a later loop turn.
 func (r *Req[T]) SetCallback(fn func(r *Req[T])) {
 	r.callback = fn
-	if fn != nil && r.state.finished() && !r.notified && !r.posted {
-		r.schedule(r.postEv)
+	if fn != nil && !r.posted && !r.notified && r.state.finished() {
+		r.schedule(r.postCtx())
 	}
 }
 
@@ -184,12 +266,12 @@ func (r *Req[T]) SetCallback(fn func(r *Req[T])) {
 // finishing one that timed out or was freed does nothing, since its
 // implementation cannot know that yet.
 func (r *Req[T]) Done(v T) {
-	if r.state != ReqInProgress {
+	if r.state != stInProgress {
 		r.finishAgain("Done")
 		return
 	}
 	r.val = v
-	r.finish(ReqDone)
+	r.finish(stDone)
 }
 
 // Error finishes the request with err and returns true, unless err is nil:
@@ -199,19 +281,19 @@ func (r *Req[T]) Error(err error) bool {
 	if err == nil {
 		return false
 	}
-	if r.state != ReqInProgress {
+	if r.state != stInProgress {
 		r.finishAgain("Error")
 		return true
 	}
-	r.err = err
-	r.finish(ReqUserError)
+	r.setErr(err)
+	r.finish(stUserError)
 	return true
 }
 
 // finishAgain handles Done or Error on a request that is no longer in
 // progress.
 func (r *Req[T]) finishAgain(how string) {
-	if r.finState == ReqTimedOut || r.finState == ReqInProgress {
+	if r.finState == stTimedOut || r.finState == stInProgress {
 		// Timed out behind the implementation's back, or freed before it
 		// finished: the late completion has nowhere to go.
 		return
@@ -220,24 +302,18 @@ func (r *Req[T]) finishAgain(how string) {
 }
 
 // finish moves the request to state and calls back (tevent_req_finish).
-func (r *Req[T]) finish(state ReqState) {
+func (r *Req[T]) finish(state reqState) {
 	r.state = state
 	r.finState = state
-	if r.profile != nil {
-		r.profile.stop(state, r.err)
-	}
-	if r.timer != nil {
-		r.timer.Free()
-		r.timer = nil
-	}
-	r.cleanup()
-	r.detach()
-	if r.state != state {
-		return // received or freed by its cleanup function
+	if x := r.ext(); x != nil {
+		r.finishExtra(x, state)
+		if r.state != state {
+			return // received or freed by its cleanup function
+		}
 	}
 	if r.deferPost {
 		r.deferPost = false
-		r.schedule(r.postEv)
+		r.schedule(r.postCtx())
 		return
 	}
 	if r.callback != nil && !r.notified {
@@ -246,14 +322,32 @@ func (r *Req[T]) finish(state ReqState) {
 	}
 }
 
+// finishExtra is the part of finish that concerns the request's extra:
+// its profile, end time, cleanup function and queue entries or pool job.
+func (r *Req[T]) finishExtra(x *reqExtra, state reqState) {
+	if x.profile != nil {
+		x.profile.stop(ReqState(state), x.err)
+	}
+	if x.timer != nil {
+		x.timer.Free()
+		x.timer = nil
+	}
+	r.cleanup()
+	r.detach()
+}
+
 // detach takes the request out of its queues and releases its pool job;
 // done when it finishes or is received, whichever comes first.
 func (b *reqBase) detach() {
-	for b.entries != nil {
-		b.entries.remove()
+	x := b.ext()
+	if x == nil {
+		return
 	}
-	if j := b.job; j != nil {
-		b.job = nil
+	for x.entries != nil {
+		x.entries.remove()
+	}
+	if j := x.job; j != nil {
+		x.job = nil
 		j.release()
 	}
 }
@@ -261,11 +355,12 @@ func (b *reqBase) detach() {
 // cleanup calls the cleanup function with the current state, at most once
 // per state and only for states after the one it was set in.
 func (r *Req[T]) cleanup() {
-	if r.cleanupFn == nil || r.cleanedAt >= r.state {
+	x := r.ext()
+	if x == nil || x.cleanupFn == nil || x.cleanedAt >= r.state {
 		return
 	}
-	r.cleanedAt = r.state
-	r.cleanupFn(r, r.state)
+	x.cleanedAt = r.state
+	x.cleanupFn.(func(*Req[T], ReqState))(r, ReqState(r.state))
 }
 
 // Post makes the completion of a request that finished before its creator
@@ -275,14 +370,18 @@ func (r *Req[T]) cleanup() {
 // finishes, the callback runs on a later loop turn instead of directly
 // (tevent_req_defer_callback). A nil ev means the request's own context.
 func (r *Req[T]) Post(ev *Context) *Req[T] {
-	if ev != nil && !r.orphan {
+	if ev != nil && ev != r.ev && !r.orphan {
 		r.sameLoopOrPanic("Post", ev)
 	}
 	switch {
-	case r.state == ReqInProgress:
+	case r.state == stInProgress:
 		r.deferPost = true
-		r.postEv = ev
-	case r.state.finished() && !r.notified:
+		if ev != nil && ev != r.ev {
+			r.extra().postEv = ev
+		} else if x := r.ext(); x != nil {
+			x.postEv = nil
+		}
+	case !r.notified && r.state.finished():
 		r.schedule(ev)
 	}
 	return r
@@ -303,21 +402,30 @@ func (r *Req[T]) schedule(ev *Context) {
 	ev.workPool().posts.push(ev, r)
 }
 
-// deliver calls back a posted request, from its context's post queue.
-func (r *Req[T]) deliver() {
-	if r.notified || r.callback == nil || !r.state.finished() {
-		return
+// deliver calls back a posted request, from its context's post queue pq.
+// It returns false, doing nothing, when the request is no longer posted
+// (it was received or freed meanwhile).
+func (r *Req[T]) deliver(pq *postQueue) bool {
+	if !r.posted {
+		return false
 	}
-	r.notified = true
-	r.callback(r)
+	r.posted = false
+	if pq.count > 0 {
+		pq.im.Schedule(pq.run)
+	}
+	if !r.notified && r.callback != nil && r.state.finished() {
+		r.notified = true
+		r.callback(r)
+	}
+	return true
 }
 
 // IsInProgress reports whether the request has not finished yet
 // (tevent_req_is_in_progress).
-func (r *Req[T]) IsInProgress() bool { return r.state == ReqInProgress }
+func (r *Req[T]) IsInProgress() bool { return r.state == stInProgress }
 
 // State returns the request's state.
-func (r *Req[T]) State() ReqState { return r.state }
+func (r *Req[T]) State() ReqState { return ReqState(r.state) }
 
 // Result returns the request's result, once (the _recv function of a
 // tevent request, and tevent_req_received): the value given to Done, or
@@ -327,14 +435,15 @@ func (r *Req[T]) State() ReqState { return r.state }
 // changes nothing; a second Result, or Result after Free, returns an error
 // (wrapping ErrFreed) and the zero value.
 func (r *Req[T]) Result() (T, error) {
-	var zero T
 	switch r.state {
-	case ReqInProgress:
+	case stInProgress:
+		var zero T
 		return zero, fmt.Errorf("tevent: Result called on %v, which is still in progress", r)
-	case ReqReceived:
+	case stReceived:
+		var zero T
 		return zero, fmt.Errorf("tevent: Result called on %v, whose result was already received or which was freed: %w", r, ErrFreed)
 	}
-	v, err := r.val, r.err
+	v, err := r.val, r.errv()
 	disown(&r.link)
 	r.receive()
 	return v, err
@@ -343,36 +452,37 @@ func (r *Req[T]) Result() (T, error) {
 // receive ends the request's life: its result is gone, its events and
 // scope are freed and its cleanup function is called with ReqReceived.
 func (r *Req[T]) receive() {
-	r.state = ReqReceived
+	r.state = stReceived
 	r.deferPost = false
 	r.posted = false // its entry in the post queue is skipped
-	if r.timer != nil {
-		r.timer.Free()
-		r.timer = nil
-	}
-	r.cleanup()
-	r.detach()
-	if r.scope != nil {
-		r.scope.Free()
+	if x := r.ext(); x != nil {
+		r.receiveExtra(x)
+	} else if r.errx != nil {
+		r.errx = nil
 	}
 	// Let go of what the request referred to; most of it is usually nil.
 	var zero T
 	r.val = zero
-	if r.err != nil {
-		r.err = nil
-	}
-	if r.postEv != nil {
-		r.postEv = nil
-	}
 	if r.callback != nil {
 		r.callback = nil
 	}
-	if r.cancelFn != nil {
-		r.cancelFn = nil
+}
+
+// receiveExtra is the part of receive that concerns the request's extra.
+func (r *Req[T]) receiveExtra(x *reqExtra) {
+	if x.timer != nil {
+		x.timer.Free()
+		x.timer = nil
 	}
-	if r.cleanupFn != nil {
-		r.cleanupFn = nil
+	r.cleanup()
+	r.detach()
+	if x.scope.req != nil {
+		x.scope.Free()
 	}
+	x.err = nil
+	x.postEv = nil
+	x.cancelFn = nil
+	x.cleanupFn = nil
 }
 
 // Free frees the request without receiving it: its callback will not be
@@ -380,7 +490,7 @@ func (r *Req[T]) receive() {
 // ReqReceived (talloc_free of a tevent_req). Free is idempotent and may be
 // called from any handler, including the request's own callback.
 func (r *Req[T]) Free() {
-	if r.state == ReqReceived {
+	if r.state == stReceived {
 		return
 	}
 	disown(&r.link)
@@ -389,7 +499,7 @@ func (r *Req[T]) Free() {
 
 // freeOwned is called when the scope that owns the request is freed.
 func (r *Req[T]) freeOwned() {
-	if r.state != ReqReceived {
+	if r.state != stReceived {
 		r.receive()
 	}
 }
@@ -405,7 +515,7 @@ func (r *Req[T]) Poll(ev *Context) error {
 	if !r.orphan && !SameLoop(ev, r.ev) {
 		return fmt.Errorf("%w: Poll of %s with a context that is not its own: poll it with the context it was created on", ErrWrongContext, r)
 	}
-	for r.state == ReqInProgress {
+	for r.state == stInProgress {
 		if err := ev.LoopOnce(); err != nil {
 			return err
 		}
@@ -422,49 +532,60 @@ func (r *Req[T]) SetEndtime(ev *Context, at time.Time) bool {
 	if ev == nil {
 		ev = r.ev
 	}
-	if r.state != ReqInProgress || r.orphan || ev.freed {
+	if r.state != stInProgress || r.orphan || ev.freed {
 		return false
 	}
 	r.sameLoopOrPanic("SetEndtime", ev)
-	if r.timer != nil {
-		r.timer.Free()
-		r.timer = nil
+	x := r.extra()
+	if x.timer != nil {
+		x.timer.Free()
+		x.timer = nil
 	}
 	owner := r.link.owner
 	if owner == nil || ev != r.ev {
 		owner = &ev.Scope
 	}
-	r.timer = owner.AddTimer(at, r.timedOut)
+	x.timer = owner.AddTimer(at, r.timedOut)
 	return true
 }
 
 func (r *Req[T]) timedOut(*Context, *Timer, time.Time) {
-	r.timer = nil
-	if r.state != ReqInProgress {
+	r.ext().timer = nil
+	if r.state != stInProgress {
 		return
 	}
-	r.err = ErrTimeout
-	r.finish(ReqTimedOut)
+	r.setErr(ErrTimeout)
+	r.finish(stTimedOut)
 }
 
 // SetCancelFn sets the function Cancel calls (tevent_req_set_cancel_fn). It
 // must finish the request itself, typically with Error(ErrCancelled), or
 // arrange for it to finish soon, and report whether it did.
 func (r *Req[T]) SetCancelFn(fn func(r *Req[T]) bool) {
-	if r.state == ReqReceived {
+	if r.state == stReceived {
 		return
 	}
-	r.cancelFn = fn
+	if fn == nil {
+		if x := r.ext(); x != nil {
+			x.cancelFn = nil
+		}
+		return
+	}
+	r.extra().cancelFn = fn
 }
 
 // Cancel asks the request to cancel itself (tevent_req_cancel): it calls
 // the cancel function and returns what it returns. A request without one,
 // or no longer in progress, cannot be cancelled: Cancel returns false.
 func (r *Req[T]) Cancel() bool {
-	if r.state != ReqInProgress || r.cancelFn == nil {
+	if r.state != stInProgress {
 		return false
 	}
-	return r.cancelFn(r)
+	x := r.ext()
+	if x == nil || x.cancelFn == nil {
+		return false
+	}
+	return x.cancelFn.(func(*Req[T]) bool)(r)
 }
 
 // SetCleanupFn sets a function called when the request finishes and when
@@ -473,21 +594,29 @@ func (r *Req[T]) Cancel() bool {
 // called at most once per state, never for the state the request is in
 // when it is set, and before the request's scope is freed.
 func (r *Req[T]) SetCleanupFn(fn func(r *Req[T], state ReqState)) {
-	if r.state == ReqReceived {
+	if r.state == stReceived {
 		return
 	}
-	r.cleanupFn = fn
-	r.cleanedAt = r.state
+	if fn == nil {
+		if x := r.ext(); x != nil {
+			x.cleanupFn = nil
+			x.cleanedAt = r.state
+		}
+		return
+	}
+	x := r.extra()
+	x.cleanupFn = fn
+	x.cleanedAt = r.state
 }
 
 // String describes the request for debugging (tevent_req_print): its
 // result type, address, state and error.
 func (r *Req[T]) String() string {
-	s := fmt.Sprintf("tevent.Req[%v](%p) state=%v", reflect.TypeFor[T](), r, r.state)
-	if r.err != nil {
-		s += fmt.Sprintf(" err=%q", r.err.Error())
+	s := fmt.Sprintf("tevent.Req[%v](%p) state=%v", reflect.TypeFor[T](), r, ReqState(r.state))
+	if err := r.errv(); err != nil {
+		s += fmt.Sprintf(" err=%q", err.Error())
 	}
-	if r.timer != nil {
+	if x := r.ext(); x != nil && x.timer != nil {
 		s += " endtime=set"
 	}
 	if r.posted {
@@ -545,16 +674,9 @@ func (pq *postQueue) deliverNext(*Context, *Immediate) {
 		pq.ring[pq.head] = nil
 		pq.head = (pq.head + 1) & (len(pq.ring) - 1)
 		pq.count--
-		b := r.base()
-		if !b.posted {
-			continue
+		if r.deliver(pq) {
+			return
 		}
-		b.posted = false
-		if pq.count > 0 {
-			pq.im.Schedule(pq.run)
-		}
-		r.deliver()
-		return
 	}
 }
 
