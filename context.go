@@ -220,6 +220,7 @@ func (ev *Context) Free() {
 	}
 	ev.freed = true
 	ev.Scope.freeTree()
+	ev.freeRootTimers()
 	if ev.pool != nil {
 		ev.pool.close()
 	}

@@ -15,7 +15,6 @@ type Timer struct {
 	when    int64  // monotonic ns since clockBase
 	seq     uint64 // of its live heap entry; 0 when not armed
 	tag     uint64
-	slot    int32 // in the heap's slot array, while armed
 	armed   bool
 	firing  bool
 	freed   bool
@@ -44,7 +43,13 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 	t.seq = ev.timerSeq
 	t.armed = true
 	ev.timers.push(t)
-	s.adopt(&t.link, t)
+	if s != &ev.Scope {
+		s.adopt(&t.link, t)
+	}
+	// Timers of the context itself are not entered in its child table:
+	// the heap already holds them, and Context.Free frees them from there
+	// (freeing a timer has no effect a handler could see, so its place in
+	// the newest-first order does not matter).
 	if ev.tracers != nil && ev.tracers.timer != nil {
 		ev.tracers.timer(t, EventAttach)
 	}
@@ -63,6 +68,7 @@ func (t *Timer) Update(at time.Time) {
 	}
 	ev := t.ev
 	if t.armed {
+		t.seq = 0
 		ev.timers.disarm(t)
 	}
 	t.when = toMono(at)
@@ -154,4 +160,18 @@ func (ev *Context) runTimer() bool {
 		}
 	}
 	return true
+}
+
+// freeRootTimers frees the timers the context itself owns, which only the
+// heap knows (see AddTimer).
+func (ev *Context) freeRootTimers() {
+	var root []*Timer
+	for i := range ev.timers.h {
+		if e := &ev.timers.h[i]; !e.isStale() && e.t.link.owner == nil {
+			root = append(root, e.t)
+		}
+	}
+	for _, t := range root {
+		t.freeOwned()
+	}
 }

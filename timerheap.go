@@ -4,63 +4,41 @@ package tevent
 // by the order they were armed (seq), so equal deadlines fire in order.
 //
 // The keys live in the heap array beside the timer pointer, so sifting
-// compares without touching the timers. An armed timer holds a slot in a
-// compact array that records the seq it is armed with; freeing or
-// re-arming a timer does not search the heap, it only clears or changes
-// its slot, which turns the old entry stale. Stale entries are dropped when
-// they reach the top, and the array is compacted when they outnumber the
-// live ones; telling them apart reads the slot array, never the timers. So
-// neither a sift nor a compaction touches scattered timers (no cache miss
-// per heap level, unlike an index-tracking heap), freeing costs O(1), and
-// adding and firing cost O(log n) amortized.
+// compares without touching the timers. Freeing or re-arming a timer does
+// not search the heap: it changes the timer's seq (0 when disarmed), which
+// turns its old entry stale. Stale entries are dropped when they reach the
+// top, where the timer is touched anyway to fire it, and the array is
+// compacted when they outnumber the live ones. So a sift never writes to a
+// timer (no cache miss per heap level, unlike an index-tracking heap),
+// freeing costs O(1), and adding and firing cost O(log n) amortized.
 type timerHeap struct {
 	h     []heapEntry
-	slots []uint64 // seq each slot's timer is armed with; 0 when free
-	free  []int32  // free slots
-	live  int      // entries whose timer is armed with their seq
-	stale int      // entries left behind by freed or re-armed timers
+	live  int // entries whose timer is armed with their seq
+	stale int // entries left behind by freed or re-armed timers
 }
 
 type heapEntry struct {
 	when int64
 	seq  uint64
 	t    *Timer
-	slot int32
 }
 
 func (a *heapEntry) less(b *heapEntry) bool {
 	return a.when < b.when || (a.when == b.when && a.seq < b.seq)
 }
 
-func (th *timerHeap) isStale(e *heapEntry) bool { return th.slots[e.slot] != e.seq }
+func (e *heapEntry) isStale() bool { return e.t.seq != e.seq }
 
 // push arms t, whose when and seq are set.
 func (th *timerHeap) push(t *Timer) {
-	var slot int32
-	if n := len(th.free); n > 0 {
-		slot = th.free[n-1]
-		th.free = th.free[:n-1]
-	} else {
-		slot = int32(len(th.slots))
-		th.slots = append(th.slots, 0)
-	}
-	th.slots[slot] = t.seq
-	t.slot = slot
-	th.h = append(th.h, heapEntry{t.when, t.seq, t, slot})
+	th.h = append(th.h, heapEntry{t.when, t.seq, t})
 	th.up(len(th.h) - 1)
 	th.live++
 }
 
-// release frees the slot of a timer that is no longer armed.
-func (th *timerHeap) release(slot int32) {
-	th.slots[slot] = 0
-	th.free = append(th.free, slot)
-}
-
-// disarm turns the entry of armed timer t stale: it was freed, or is
-// about to be re-armed.
+// disarm records that armed timer t's entry went stale: t was freed, or
+// is about to be re-armed with a new seq. The caller changes t.seq.
 func (th *timerHeap) disarm(t *Timer) {
-	th.release(t.slot)
 	th.live--
 	th.stale++
 	if th.stale > 64 && th.stale > th.live {
@@ -71,7 +49,7 @@ func (th *timerHeap) disarm(t *Timer) {
 // peek returns the earliest live entry, or nil.
 func (th *timerHeap) peek() *heapEntry {
 	for len(th.h) > 0 {
-		if !th.isStale(&th.h[0]) {
+		if !th.h[0].isStale() {
 			return &th.h[0]
 		}
 		th.popTop()
@@ -83,7 +61,6 @@ func (th *timerHeap) peek() *heapEntry {
 // popLive removes the top entry, which peek returned, and disarms its
 // timer.
 func (th *timerHeap) popLive() {
-	th.release(th.h[0].slot)
 	th.popTop()
 	th.live--
 }
@@ -103,7 +80,7 @@ func (th *timerHeap) popTop() {
 func (th *timerHeap) compact() {
 	h := th.h[:0]
 	for i := range th.h {
-		if e := th.h[i]; !th.isStale(&e) {
+		if e := th.h[i]; !e.isStale() {
 			h = append(h, e)
 		}
 	}
