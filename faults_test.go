@@ -272,8 +272,8 @@ func testCtlFault(t *testing.T, backend string, errno unix.Errno, op string) {
 		var aFlags FDFlags
 		fa, err := ev.AddFD(a.fd[0], FDRead, func(ev *Context, _ *FD, fl FDFlags) {
 			aCalls++
-			if injected.Load() > 0 && ev.waits > failedAt {
-				aLate++ // readiness from a wait after the refusal
+			if injected.Load() > 0 && ev.waits >= failedAt {
+				aLate++ // reported in or after the turn of the refusal
 				aFlags = fl
 			}
 		})

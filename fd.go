@@ -342,8 +342,10 @@ func (ev *Context) dispatchFD() bool {
 			st = ev.fdTable[fd]
 		}
 		if st == nil || len(st.events) == 0 {
-			if st == nil || st.kmask == 0 {
-				// Not ours (any more): make sure the kernel forgets it.
+			if st == nil {
+				// Not ours: make sure the kernel forgets it. (A known fd
+				// with no events was already deregistered, or will be
+				// on the next wait.)
 				ev.poller.Control(fd, poller.In, 0)
 			}
 			continue

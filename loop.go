@@ -218,8 +218,15 @@ func (ev *Context) runOne() error {
 // wait applies pending fd changes and waits in the kernel until an fd is
 // ready, the next timer is due, or another goroutine wakes the loop.
 func (ev *Context) wait() error {
+	// A new turn: readiness reported from here on (by the kernel, or a
+	// refusal below) is for events added before this point.
+	ev.waits++
 	if len(ev.dirty) > 0 {
 		ev.applyFDChanges()
+		if len(ev.refused) > 0 {
+			// The kernel refused an fd: report that before waiting.
+			return nil
+		}
 	}
 	timeout := time.Duration(-1)
 	if top := ev.timers.peek(); top != nil {
@@ -230,7 +237,6 @@ func (ev *Context) wait() error {
 		}
 		timeout = time.Duration(d)
 	}
-	ev.waits++
 	ev.sleeping.Store(1)
 	if ev.inbox.queued.Load() != 0 || ev.sigPending.Load() {
 		timeout = 0

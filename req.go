@@ -658,7 +658,9 @@ func (pq *postQueue) push(ev *Context, r AnyReq) {
 	pq.ring[(pq.head+pq.count)&(len(pq.ring)-1)] = r
 	pq.count++
 	if pq.im == nil {
-		pq.im = ev.NewImmediate()
+		// The main context's own immediate: one made through a wrapper
+		// would run inside its hooks and die with it.
+		pq.im = ev.mainContext().NewImmediate()
 		pq.run = pq.deliverNext
 	}
 	if !pq.im.Scheduled() {

@@ -52,9 +52,10 @@ const maxSignal = 65
 
 // ctxSignals is a context's share of the signal machinery.
 type ctxSignals struct {
-	counts [maxSignal]atomic.Uint32 // arrivals not yet handled, per signal
-	events [maxSignal][]*Signal
-	n      int
+	counts  [maxSignal]atomic.Uint32 // arrivals not yet handled, per signal
+	events  [maxSignal][]*Signal
+	scratch []*Signal // runSignals' snapshot of a handler list
+	n       int
 }
 
 // sigHub fans signals out from os/signal to every listening context. It is
@@ -251,7 +252,8 @@ func (ev *Context) runSignals() bool {
 			continue
 		}
 		// Handlers may add or free events: walk a snapshot.
-		list := append([]*Signal(nil), cs.events[sig]...)
+		list := append(cs.scratch[:0], cs.events[sig]...)
+		cs.scratch = nil // in use: a nested loop call makes its own
 		for _, se := range list {
 			if se.freed {
 				continue
@@ -272,6 +274,8 @@ func (ev *Context) runSignals() bool {
 				se.Free()
 			}
 		}
+		clear(list)
+		cs.scratch = list[:0]
 	}
 	return ran
 }

@@ -13,6 +13,7 @@ package epoll
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"syscall"
 	"time"
@@ -245,7 +246,7 @@ func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 	default:
 		ms := -1
 		if timeout > 0 {
-			ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+			ms = int(min((timeout+time.Millisecond-1)/time.Millisecond, math.MaxInt32)) // the kernel takes a C int
 		}
 		if p.waker.Announce(poller.ModeKernel) {
 			ms = 0

@@ -6,6 +6,7 @@ package poll
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/gotevent/tevent/internal/poller"
@@ -101,7 +102,7 @@ func (p *Poller) Control(fd int, old, new uint32) error {
 func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
 	ms := -1
 	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+		ms = int(min((timeout+time.Millisecond-1)/time.Millisecond, math.MaxInt32)) // the kernel takes a C int
 	}
 	if ms != 0 && len(p.pfds) == 1 {
 		// Nothing to watch but wake-ups and the clock: park on a channel.
