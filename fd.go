@@ -74,9 +74,15 @@ type fdState struct {
 
 // AddFD adds an fd event on fd waiting for flags (tevent_add_fd). A
 // negative or closed fd gives ErrBadFD; a freed scope or context gives
-// ErrFreed. A nil handler panics. Changes reach the kernel lazily, once
-// per loop turn, so adding and freeing an event between two turns costs no
-// kernel call beyond the validity check.
+// ErrFreed. A nil handler panics.
+//
+// Changes reach the kernel lazily, once per loop turn, so adding and
+// freeing events between two turns costs no system call: the validity
+// check runs once per descriptor per turn. The price is that a descriptor
+// closed after its events were freed and added again before the next turn
+// is not caught here; the kernel then refuses it, and the loop reports it
+// once to the event's handler as an error (FDRead or FDError, whose read
+// sees EBADF) and logs it, then disables the event.
 func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 	if h == nil {
 		panic("tevent: AddFD called with a nil FDHandler")
