@@ -87,8 +87,10 @@ func (th *timerHeap) compact() {
 	clear(th.h[len(h):])
 	th.h = h
 	th.stale = 0
-	for i := (len(h) - 2) / 4; i >= 0; i-- {
-		th.down(i)
+	if len(h) > 1 {
+		for i := (len(h) - 2) / 4; i >= 0; i-- {
+			th.down(i)
+		}
 	}
 }
 
