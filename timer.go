@@ -12,7 +12,6 @@ type Timer struct {
 	ev      *Context // the main context
 	wrap    *Context // the wrapper it was added through, or nil
 	handler TimerHandler
-	when    int64  // monotonic ns since clockBase
 	seq     uint64 // of its live heap entry; 0 when not armed
 	tag     uint64
 	armed   bool
@@ -38,11 +37,10 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 		t.freed = true
 		return t
 	}
-	t.when = toMono(at)
 	ev.timerSeq++
 	t.seq = ev.timerSeq
 	t.armed = true
-	ev.timers.push(t)
+	ev.timers.push(t, toMono(at))
 	if s != &ev.Scope {
 		s.adopt(&t.link, t)
 	}
@@ -71,12 +69,11 @@ func (t *Timer) Update(at time.Time) {
 		t.seq = 0
 		ev.timers.disarm(t)
 	}
-	t.when = toMono(at)
 	ev.timerSeq++
 	t.seq = ev.timerSeq
 	t.armed = true
 	t.firing = false
-	ev.timers.push(t)
+	ev.timers.push(t, toMono(at))
 }
 
 // Tag returns the tag set with SetTag.

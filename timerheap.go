@@ -29,9 +29,10 @@ func (a *heapEntry) less(b *heapEntry) bool {
 
 func (e *heapEntry) isStale() bool { return e.t.seq != e.seq }
 
-// push arms t, whose when and seq are set.
-func (th *timerHeap) push(t *Timer) {
-	th.h = append(th.h, heapEntry{t.when, t.seq, t})
+// push arms t, whose seq is set, for when (monotonic ns since
+// clockBase). The deadline lives only in the heap entry.
+func (th *timerHeap) push(t *Timer, when int64) {
+	th.h = append(th.h, heapEntry{when, t.seq, t})
 	th.up(len(th.h) - 1)
 	th.live++
 }
