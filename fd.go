@@ -42,7 +42,7 @@ type FD struct {
 	state     *fdState
 	handler   FDHandler
 	closeFn   func(ev *Context, fde *FD, fd int)
-	fd        int
+	fd        int32 // int32 packs with the flags: FD stays at 80 bytes
 	flags     FDFlags
 	autoClose bool
 	freed     bool
@@ -110,7 +110,7 @@ func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 			st.resync = true
 		}
 	}
-	f := &FD{ev: ev, state: st, handler: h, fd: fd, flags: flags & fdAllFlags, since: ev.waits + 1}
+	f := &FD{ev: ev, state: st, handler: h, fd: int32(fd), flags: flags & fdAllFlags, since: ev.waits + 1}
 	if w != ev {
 		f.wrap = w
 	}
@@ -172,7 +172,7 @@ func (f *FD) Context() *Context {
 }
 
 // Fd returns the descriptor.
-func (f *FD) Fd() int { return f.fd }
+func (f *FD) Fd() int { return int(f.fd) }
 
 // Flags returns the flags the event waits for.
 func (f *FD) Flags() FDFlags { return f.flags }
@@ -242,10 +242,10 @@ func (f *FD) freeOwned() {
 	if f.closeFn != nil {
 		fn := f.closeFn
 		f.closeFn = nil
-		fn(f.Context(), f, f.fd)
+		fn(f.Context(), f, int(f.fd))
 	} else if f.autoClose {
 		f.autoClose = false
-		unix.Close(f.fd)
+		unix.Close(int(f.fd))
 	}
 	if closing {
 		st.checked = 0
