@@ -36,4 +36,9 @@ var (
 	// ErrWrongContext is returned when a handle that belongs to one context
 	// is used with another.
 	ErrWrongContext = errors.New("tevent: handle belongs to another context")
+	// ErrNoEvents is returned by LoopOnce and LoopUntil when the context
+	// has nothing that could ever fire: no fd, timer, signal or scheduled
+	// immediate events and no live thread proxies. (C tevent would sleep
+	// 30 seconds.)
+	ErrNoEvents = errors.New("tevent: no events to wait for")
 )

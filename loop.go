@@ -11,11 +11,6 @@ import (
 	"github.com/gotevent/tevent/internal/poller"
 )
 
-// ErrNoEvents is returned by LoopOnce and LoopUntil when the context has
-// nothing that could ever fire: no fd, timer, signal or scheduled immediate
-// events and no live thread proxies. (C tevent would sleep 30 seconds.)
-var ErrNoEvents = errors.New("tevent: no events to wait for")
-
 // LoopOnce waits for and handles exactly one thing, in tevent's order of
 // priority: all pending signals, else one immediate (or one call from a
 // thread proxy), else one expired timer, else one ready fd event, waiting
