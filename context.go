@@ -243,6 +243,7 @@ func (ev *Context) Free() {
 // AllowNesting permits loop functions to be called from inside the
 // context's own handlers (tevent_loop_allow_nesting).
 func (ev *Context) AllowNesting() {
+	ev = ev.mainContext() // a wrapper's loop is its main context's
 	ev.allowNesting = true
 	if ev.running.Load() == 1 && ev.ownerG.Load() == 0 {
 		// Called from a handler of a running loop: record the driving
@@ -253,7 +254,7 @@ func (ev *Context) AllowNesting() {
 
 // SetNestingHook sets fn to be called with begin=true before and
 // begin=false after each nested loop call (tevent_loop_set_nesting_hook).
-func (ev *Context) SetNestingHook(fn func(ev *Context, begin bool)) { ev.nestingHook = fn }
+func (ev *Context) SetNestingHook(fn func(ev *Context, begin bool)) { ev.mainContext().nestingHook = fn }
 
 // SameLoop reports whether a and b share one loop: the same context, or
 // wrappers of the same main context (tevent_context_same_loop).
