@@ -254,7 +254,9 @@ func (ev *Context) AllowNesting() {
 
 // SetNestingHook sets fn to be called with begin=true before and
 // begin=false after each nested loop call (tevent_loop_set_nesting_hook).
-func (ev *Context) SetNestingHook(fn func(ev *Context, begin bool)) { ev.mainContext().nestingHook = fn }
+func (ev *Context) SetNestingHook(fn func(ev *Context, begin bool)) {
+	ev.mainContext().nestingHook = fn
+}
 
 // SameLoop reports whether a and b share one loop: the same context, or
 // wrappers of the same main context (tevent_context_same_loop).
