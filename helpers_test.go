@@ -2,10 +2,8 @@ package tevent
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -218,21 +216,7 @@ func waitChan[T any](t testing.TB, what string, ch <-chan T) {
 // expectNilPanic runs fn, which must panic with a message mentioning nil.
 func expectNilPanic(t *testing.T, what string, fn func()) {
 	t.Helper()
-	var msg string
-	func() {
-		defer func() {
-			r := recover()
-			if r == nil {
-				t.Errorf("%s: no panic", what)
-				return
-			}
-			msg = fmt.Sprint(r)
-		}()
-		fn()
-	}()
-	if msg != "" && !strings.Contains(msg, "nil") {
-		t.Errorf("%s: panic message %q does not mention nil", what, msg)
-	}
+	misusePanic(t, what, fn, "nil")
 }
 
 // expectErr fails unless errors.Is(err, want).
