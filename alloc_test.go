@@ -3,6 +3,7 @@ package tevent
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestHotPathAllocations pins the allocation cost of the hot paths: a
@@ -66,4 +67,42 @@ func TestHotPathAllocations(t *testing.T) {
 			t.Errorf("timer add + fire: %v allocations, want 1 (the handle)", n)
 		}
 	})
+}
+
+// sizeClass rounds a small object's size up to the Go allocator's size
+// class, which is what allocating it costs.
+func sizeClass(n uintptr) uintptr {
+	for _, c := range []uintptr{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256} {
+		if n <= c {
+			return c
+		}
+	}
+	return n
+}
+
+// TestEventSizes pins the bytes each kind of event costs on 64-bit
+// platforms (its allocator size class), as the README states them: a
+// size class crossed by a new field shows up here, not in a benchmark
+// months later.
+func TestEventSizes(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are stated for 64-bit platforms")
+	}
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Timer", unsafe.Sizeof(Timer{}), 48},
+		{"FD", unsafe.Sizeof(FD{}), 80},
+		{"Immediate", unsafe.Sizeof(Immediate{}), 80},
+		{"Signal", unsafe.Sizeof(Signal{}), 80},
+		{"ThreadProxy", unsafe.Sizeof(ThreadProxy{}), 32},
+		{"Scope", unsafe.Sizeof(Scope{}), 144},
+		{"Req[int]", unsafe.Sizeof(Req[int]{}), 64},
+		{"timer heap entry", unsafe.Sizeof(heapEntry{}), 24},
+	} {
+		if c.got = sizeClass(c.got); c.got != c.want {
+			t.Errorf("%s is %d bytes, want %d", c.name, c.got, c.want)
+		}
+	}
 }

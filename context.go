@@ -39,9 +39,11 @@ type Context struct {
 	immHead, immTail *Immediate
 
 	// timers
-	timers   timerHeap
-	timerSeq uint64
-	now      int64 // cached monotonic clock, ns since clockBase
+	timers timerHeap
+	now    int64 // cached monotonic clock, ns since clockBase
+	// Now's cache: the clock as first read by Now in this loop turn.
+	turnNow    int64
+	turnNowSet bool
 
 	// fd events
 	fdTable    []*fdState

@@ -44,7 +44,9 @@
 //
 // Fd changes reach the kernel lazily, once per loop turn, as libev does.
 // Timers live in a 4-ary heap on the monotonic clock; equal deadlines fire
-// in the order added. Signals arrive through os/signal and are fanned out
+// in the order added. Context.Now is the loop's cached clock, read once
+// per loop turn: ev.AddTimer(ev.Now().Add(d), h) sets a relative deadline
+// without a clock read. Signals arrive through os/signal and are fanned out
 // to every context with an event for them.
 //
 // # Backends

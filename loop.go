@@ -32,7 +32,9 @@ func (ev *Context) LoopOnce() error {
 	if ev.immHead != nil && ev.trace == nil && !ev.sigPending.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
+		ev.turnNowSet = false
 		ev.runImmediate()
+		ev.turnNowSet = false
 		return nil
 	}
 	return ev.loopOnce()
@@ -162,14 +164,18 @@ func (ev *Context) hasEvents() bool {
 }
 
 func (ev *Context) loopOnce() error {
+	ev.turnNowSet = false
 	if ev.trace == nil {
-		return ev.runOne()
+		err := ev.runOne()
+		ev.turnNowSet = false
+		return err
 	}
 	ev.trace(TraceBeforeLoopOnce)
 	err := ev.runOne()
 	if !ev.freed && ev.trace != nil {
 		ev.trace(TraceAfterLoopOnce)
 	}
+	ev.turnNowSet = false
 	return err
 }
 

@@ -7,13 +7,14 @@ import "time"
 type TimerHandler func(ev *Context, te *Timer, now time.Time)
 
 // Timer is a one-shot timer event (tevent_timer).
+//
+// A Timer is 48 bytes: AddTimer's one allocation.
 type Timer struct {
 	link    ownLink
-	ev      *Context // the main context
-	wrap    *Context // the wrapper it was added through, or nil
+	ctx     *Context // the context it was added through (a wrapper or main)
 	handler TimerHandler
-	seq     uint64 // of its live heap entry; 0 when not armed
 	tag     uint64
+	slot    uint32 // its slot in the timer heap's side table while armed
 	armed   bool
 	firing  bool
 	freed   bool
@@ -29,16 +30,11 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 	}
 	w := s.ev
 	ev := w.mainContext()
-	t := &Timer{ev: ev, handler: h}
-	if w != ev {
-		t.wrap = w
-	}
+	t := &Timer{ctx: w, handler: h}
 	if s.freed || ev.freed {
 		t.freed = true
 		return t
 	}
-	ev.timerSeq++
-	t.seq = ev.timerSeq
 	t.armed = true
 	ev.timers.push(t, toMono(at))
 	if s != &ev.Scope {
@@ -64,13 +60,10 @@ func (t *Timer) Update(at time.Time) {
 	if t.freed || (!t.armed && !t.firing) {
 		return
 	}
-	ev := t.ev
+	ev := t.ctx.mainContext()
 	if t.armed {
-		t.seq = 0
 		ev.timers.disarm(t)
 	}
-	ev.timerSeq++
-	t.seq = ev.timerSeq
 	t.armed = true
 	t.firing = false
 	ev.timers.push(t, toMono(at))
@@ -97,25 +90,20 @@ func (t *Timer) freeOwned() {
 	t.firing = false
 	if t.armed {
 		t.armed = false
-		t.seq = 0
-		t.ev.timers.disarm(t)
-		if tr := t.ev.tracers; tr != nil && tr.timer != nil {
+		ev := t.ctx.mainContext()
+		ev.timers.disarm(t)
+		if tr := ev.tracers; tr != nil && tr.timer != nil {
 			tr.timer(t, EventDetach)
 		}
-		if t.ev.log != nil {
-			t.ev.debugf(levelTrace, "tevent: destroying timer event", "timer", t)
+		if ev.log != nil {
+			ev.debugf(levelTrace, "tevent: destroying timer event", "timer", t)
 		}
 	}
 }
 
 // Context returns the context the timer was added to (a wrapper, if it
 // was added through one).
-func (t *Timer) Context() *Context {
-	if t.wrap != nil {
-		return t.wrap
-	}
-	return t.ev
-}
+func (t *Timer) Context() *Context { return t.ctx }
 
 // runTimer fires the earliest timer if it has expired. It reports whether
 // a handler ran.
@@ -130,19 +118,17 @@ func (ev *Context) runTimer() bool {
 			return false
 		}
 	}
-	t := top.t
-	ev.timers.popLive()
+	t := ev.timers.popLive()
 	t.armed = false
-	t.seq = 0
 	t.firing = true
 	now := fromMono(ev.now)
 	if ev.tracers != nil && ev.tracers.timer != nil {
 		ev.tracers.timer(t, EventBeforeHandler)
 	}
-	if t.wrap == nil {
+	if t.ctx == ev {
 		t.handler(ev, t, now)
 	} else {
-		t.wrap.callTimer(t, now)
+		t.ctx.callTimer(t, now)
 	}
 	if t.firing {
 		// Neither re-armed with Update nor freed by its handler: gone.
@@ -162,13 +148,9 @@ func (ev *Context) runTimer() bool {
 // freeRootTimers frees the timers the context itself owns, which only the
 // heap knows (see AddTimer).
 func (ev *Context) freeRootTimers() {
-	var root []*Timer
-	for i := range ev.timers.h {
-		if e := &ev.timers.h[i]; !e.isStale() && e.t.link.owner == nil {
-			root = append(root, e.t)
+	for _, t := range ev.timers.armed(nil) {
+		if t.link.owner == nil {
+			t.freeOwned()
 		}
-	}
-	for _, t := range root {
-		t.freeOwned()
 	}
 }

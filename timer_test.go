@@ -254,3 +254,43 @@ func TestTimerFreeSiblingSameDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestNowCachedPerTurn: Now reads the clock once per loop turn, so two
+// calls in one handler agree, and a later turn sees a later time.
+func TestNowCachedPerTurn(t *testing.T) {
+	ev, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Free()
+	w, err := ev.NewWrapper(WrapperHooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Free()
+
+	var first, second, viaWrapper time.Time
+	ev.NewImmediate().Schedule(func(ev *Context, im *Immediate) {
+		first = ev.Now()
+		spinUntil(t, "the clock to move", func() bool { return time.Since(first) > time.Millisecond })
+		second = ev.Now()
+		viaWrapper = w.Now()
+	})
+	loopOnce(t, ev)
+	if !first.Equal(second) || !first.Equal(viaWrapper) {
+		t.Fatalf("Now changed within one turn: %v, %v, wrapper %v", first, second, viaWrapper)
+	}
+
+	var later time.Time
+	ev.AddTimer(time.Now().Add(-time.Second), func(ev *Context, _ *Timer, now time.Time) {
+		later = ev.Now()
+	})
+	loopOnce(t, ev)
+	if !later.After(second) {
+		t.Fatalf("Now in a later turn %v is not after %v", later, second)
+	}
+	// Deadlines built from Now are on the monotonic clock.
+	if d := time.Until(ev.Now()); d > 0 || d < -time.Minute {
+		t.Fatalf("Now is %v from time.Now", -d)
+	}
+}

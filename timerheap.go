@@ -1,45 +1,77 @@
 package tevent
 
+import "slices"
+
 // timerHeap is a 4-ary min-heap of armed timers ordered by deadline, then
 // by the order they were armed (seq), so equal deadlines fire in order.
 //
 // The keys live in the heap array beside the timer pointer, so sifting
-// compares without touching the timers. Freeing or re-arming a timer does
-// not search the heap: it changes the timer's seq (0 when disarmed), which
-// turns its old entry stale. Stale entries are dropped when they reach the
-// top, where the timer is touched anyway to fire it, and the array is
-// compacted when they outnumber the live ones. So a sift never writes to a
-// timer (no cache miss per heap level, unlike an index-tracking heap),
-// freeing costs O(1), and adding and firing cost O(log n) amortized.
+// compares without touching timers. An armed timer also owns a slot in a
+// dense side table (4 bytes a slot) that records the seq of its live
+// entry. Freeing or re-arming a timer does not search the heap: it
+// releases the slot, which turns the old entry stale (its seq no longer
+// matches the slot's). Stale entries are dropped when they reach the top,
+// and the array is compacted when they outnumber the live ones. So
+// neither a sift nor a compaction touches a timer (no cache miss per heap
+// level or per entry), freeing costs O(1), and adding and firing cost
+// O(log n) amortized. Only firing touches the timer, to call it.
 type timerHeap struct {
-	h     []heapEntry
-	live  int // entries whose timer is armed with their seq
-	stale int // entries left behind by freed or re-armed timers
+	h         []heapEntry
+	slots     []uint32 // the seq of each slot's live entry; 0 when free
+	freeSlots []uint32
+	seq       uint32 // the last seq handed out
+	live      int    // entries whose slot is still theirs
+	stale     int    // entries left behind by freed or re-armed timers
 }
 
+// heapEntry is 24 bytes: the keys, the timer to fire, and its slot.
 type heapEntry struct {
-	when int64
-	seq  uint64
+	when int64 // monotonic ns since clockBase
 	t    *Timer
+	seq  uint32
+	slot uint32
 }
+
+// seqLimit is the last seq handed out before renumbering; a variable so
+// that tests can make renumbering happen.
+var seqLimit uint32 = 1<<32 - 1
 
 func (a *heapEntry) less(b *heapEntry) bool {
 	return a.when < b.when || (a.when == b.when && a.seq < b.seq)
 }
 
-func (e *heapEntry) isStale() bool { return e.t.seq != e.seq }
+func (th *timerHeap) isStale(e *heapEntry) bool { return th.slots[e.slot] != e.seq }
 
-// push arms t, whose seq is set, for when (monotonic ns since
-// clockBase). The deadline lives only in the heap entry.
+// push arms t for when, giving it a slot.
 func (th *timerHeap) push(t *Timer, when int64) {
-	th.h = append(th.h, heapEntry{when, t.seq, t})
+	if th.seq == seqLimit {
+		th.renumber()
+	}
+	th.seq++
+	var slot uint32
+	if n := len(th.freeSlots); n > 0 {
+		slot = th.freeSlots[n-1]
+		th.freeSlots = th.freeSlots[:n-1]
+	} else {
+		slot = uint32(len(th.slots))
+		th.slots = append(th.slots, 0)
+	}
+	th.slots[slot] = th.seq
+	t.slot = slot
+	th.h = append(th.h, heapEntry{when, t, th.seq, slot})
 	th.up(len(th.h) - 1)
 	th.live++
 }
 
-// disarm records that armed timer t's entry went stale: t was freed, or
-// is about to be re-armed with a new seq. The caller changes t.seq.
+// release frees a slot, turning its entry stale.
+func (th *timerHeap) release(slot uint32) {
+	th.slots[slot] = 0
+	th.freeSlots = append(th.freeSlots, slot)
+}
+
+// disarm releases armed timer t's slot.
 func (th *timerHeap) disarm(t *Timer) {
+	th.release(t.slot)
 	th.live--
 	th.stale++
 	if th.stale > 64 && th.stale > th.live {
@@ -50,7 +82,7 @@ func (th *timerHeap) disarm(t *Timer) {
 // peek returns the earliest live entry, or nil.
 func (th *timerHeap) peek() *heapEntry {
 	for len(th.h) > 0 {
-		if !th.h[0].isStale() {
+		if !th.isStale(&th.h[0]) {
 			return &th.h[0]
 		}
 		th.popTop()
@@ -59,29 +91,68 @@ func (th *timerHeap) peek() *heapEntry {
 	return nil
 }
 
-// popLive removes the top entry, which peek returned, and disarms its
-// timer.
-func (th *timerHeap) popLive() {
+// popLive removes the top entry, which peek returned, releases its slot
+// and returns its timer.
+func (th *timerHeap) popLive() *Timer {
+	e := &th.h[0]
+	t := e.t
+	th.release(e.slot)
 	th.popTop()
 	th.live--
+	return t
 }
 
+// popTop removes the top entry. The last entry, which replaces it,
+// almost always belongs near the bottom, so the hole left at the top
+// first walks down along the smallest children to a leaf (one comparison
+// less per level than a plain sift-down) and the entry then rises from
+// there (Floyd's bottom-up heap pop).
 func (th *timerHeap) popTop() {
 	h := th.h
 	last := len(h) - 1
-	h[0] = h[last]
-	h[last] = heapEntry{}
-	th.h = h[:last]
-	if last > 0 {
-		th.down(0)
+	e := h[last]
+	h[last].t = nil
+	h = h[:last]
+	th.h = h
+	if last == 0 {
+		return
 	}
+	i := 0
+	for {
+		c := 4*i + 1
+		if c >= last {
+			break
+		}
+		m := c
+		end := c + 4
+		if end > last {
+			end = last
+		}
+		for j := c + 1; j < end; j++ {
+			if h[j].less(&h[m]) {
+				m = j
+			}
+		}
+		h[i] = h[m]
+		i = m
+	}
+	for i > 0 {
+		p := (i - 1) / 4
+		if !e.less(&h[p]) {
+			break
+		}
+		h[i] = h[p]
+		i = p
+	}
+	h[i] = e
 }
 
-// compact drops every stale entry and rebuilds the heap in O(n).
+// compact drops every stale entry and rebuilds the heap in O(n). It reads
+// the dense slot table, never a timer.
 func (th *timerHeap) compact() {
 	h := th.h[:0]
 	for i := range th.h {
-		if e := th.h[i]; !e.isStale() {
+		if e := th.h[i]; !th.isStale(&e) {
 			h = append(h, e)
 		}
 	}
@@ -93,6 +164,38 @@ func (th *timerHeap) compact() {
 			th.down(i)
 		}
 	}
+}
+
+// renumber gives the live entries the seqs 1..live in their firing order
+// once the 32-bit seq is used up (after 4 billion arms), keeping the
+// order of equal deadlines. A sorted array is a valid heap.
+func (th *timerHeap) renumber() {
+	th.compact()
+	slices.SortFunc(th.h, func(a, b heapEntry) int {
+		if a.less(&b) {
+			return -1
+		}
+		if b.less(&a) {
+			return 1
+		}
+		return 0
+	})
+	for i := range th.h {
+		e := &th.h[i]
+		e.seq = uint32(i + 1)
+		th.slots[e.slot] = e.seq
+	}
+	th.seq = uint32(len(th.h))
+}
+
+// armed appends the armed timers to dst, in no particular order.
+func (th *timerHeap) armed(dst []*Timer) []*Timer {
+	for i := range th.h {
+		if e := &th.h[i]; !th.isStale(e) {
+			dst = append(dst, e.t)
+		}
+	}
+	return dst
 }
 
 func (th *timerHeap) up(i int) {

@@ -1,6 +1,7 @@
 package tevent
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -27,5 +28,75 @@ func TestTimerHeapCompactToEmpty(t *testing.T) {
 	loopOnce(t, ev)
 	if fired != 1 {
 		t.Fatalf("re-armed timer fired %d times, want 1", fired)
+	}
+}
+
+// TestTimerHeapRenumber: when the 32-bit arm counter runs out the live
+// entries are renumbered; equal deadlines must still fire in the order
+// they were armed, and stale entries must stay dead.
+func TestTimerHeapRenumber(t *testing.T) {
+	old := seqLimit
+	seqLimit = 50
+	defer func() { seqLimit = old }()
+
+	ev, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Free()
+	base := time.Now().Add(-time.Hour)
+	var fired []int
+	var want []int
+	timers := map[int]*Timer{}
+	// 300 arms over 5 deadlines, so the counter wraps six times; every
+	// third timer is freed and every fifth re-armed to the last deadline.
+	for i := 0; i < 300; i++ {
+		i := i
+		at := base.Add(time.Duration(i%5) * time.Second)
+		timers[i] = ev.AddTimer(at, func(*Context, *Timer, time.Time) { fired = append(fired, i) })
+	}
+	type key struct{ slot, order int }
+	order := map[int]key{}
+	n := 0
+	for i := 0; i < 300; i++ {
+		order[i] = key{i % 5, n}
+		n++
+	}
+	for i := 0; i < 300; i += 3 {
+		timers[i].Free()
+		delete(order, i)
+	}
+	for i := 1; i < 300; i += 5 {
+		if _, ok := order[i]; !ok {
+			continue
+		}
+		timers[i].Update(base.Add(4 * time.Second))
+		order[i] = key{4, n}
+		n++
+	}
+	for i := range order {
+		want = append(want, i)
+	}
+	slices.SortFunc(want, func(a, b int) int {
+		ka, kb := order[a], order[b]
+		if ka.slot != kb.slot {
+			return ka.slot - kb.slot
+		}
+		return ka.order - kb.order
+	})
+	// Checked before looping: a heap that lost its live entries would
+	// leave the loop waiting for nothing.
+	if got := len(ev.timers.armed(nil)); got != len(want) || ev.timers.live != len(want) {
+		t.Fatalf("after renumbering: %d armed entries, live=%d, want %d", got, ev.timers.live, len(want))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fired) < len(want) && time.Now().Before(deadline) {
+		loopOnce(t, ev)
+	}
+	if !slices.Equal(fired, want) {
+		t.Fatalf("fired %v\nwant  %v", fired, want)
+	}
+	if ev.timers.live != 0 {
+		t.Fatalf("live=%d after all fired", ev.timers.live)
 	}
 }
