@@ -24,8 +24,8 @@ func fromMono(ns int64) time.Time { return clockBase.Add(time.Duration(ns)) }
 func (ev *Context) Now() time.Time {
 	m := ev.mainContext()
 	if !m.turnNowSet {
-		m.turnNow = monoNow()
+		m.turnNow = fromMono(monoNow())
 		m.turnNowSet = true
 	}
-	return fromMono(m.turnNow)
+	return m.turnNow
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gotevent/tevent/internal/poller"
 )
@@ -42,7 +43,7 @@ type Context struct {
 	timers timerHeap
 	now    int64 // cached monotonic clock, ns since clockBase
 	// Now's cache: the clock as first read by Now in this loop turn.
-	turnNow    int64
+	turnNow    time.Time
 	turnNowSet bool
 
 	// fd events
