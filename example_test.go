@@ -128,3 +128,27 @@ func ExampleContext_NewThreadProxy() {
 	// sum: 55
 	// tevent: thread proxy freed
 }
+
+// Relative deadlines from the loop's cached clock: Now reads the clock
+// once per loop turn, so a handler arming many timers pays for one read.
+func ExampleContext_Now() {
+	ev, err := tevent.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ev.Free()
+
+	start := ev.Now()
+	for i := 1; i <= 3; i++ {
+		ev.AddTimer(ev.Now().Add(time.Duration(i)*time.Millisecond), func(ev *tevent.Context, te *tevent.Timer, now time.Time) {
+			fmt.Printf("timer %d: on time %v\n", i, now.Sub(start) >= time.Duration(i)*time.Millisecond)
+		})
+	}
+	if err := ev.LoopWait(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// timer 1: on time true
+	// timer 2: on time true
+	// timer 3: on time true
+}
