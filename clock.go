@@ -12,20 +12,26 @@ func toMono(t time.Time) int64 { return int64(t.Sub(clockBase)) }
 
 func fromMono(ns int64) time.Time { return clockBase.Add(time.Duration(ns)) }
 
-// Now returns the loop's notion of the current time, on the monotonic
-// clock: the clock is read on the first call in each loop turn and the
-// same value is returned until the turn ends (libev's ev_now). Handlers
-// that compute many deadlines, as ev.AddTimer(ev.Now().Add(d), h), save a
+// Now returns the loop's clock (libev's ev_now), on the monotonic clock:
+// the time the loop last read, which it does at most once per loop call
+// and after each kernel wait, and whenever the next timer is not yet due
+// by it. A timer handler's now is the same value. Handlers that set
+// deadlines relative to now, as ev.AddTimer(ev.Now().Add(d), h), save a
 // clock read each (time.Now reads two clocks, 40-80 ns on a VM).
 //
-// Between loop calls the first call reads the clock and later calls
-// return that value until the loop turns again; use time.Now where that
-// could be too old. On a wrapper it is its main context's clock.
+// Within one LoopWait or LoopUntil the clock is not read again between
+// handlers that run without the loop waiting, so long-running handlers
+// make it lag, as in libev; a nested loop call (AllowNesting) reads it
+// afresh. Between loop calls the first call reads the clock and later
+// ones return that value until the loop runs again. Use time.Now where
+// that could be too old. The result carries a monotonic reading, which
+// comparisons, Sub and AddTimer use; its wall-clock part is derived from
+// it, so after a wall-clock step it can differ from time.Now's. On a
+// wrapper it is its main context's clock.
 func (ev *Context) Now() time.Time {
 	m := ev.mainContext()
-	if !m.turnNowSet {
-		m.turnNow = fromMono(monoNow())
-		m.turnNowSet = true
+	if !m.nowValid {
+		m.now, m.nowValid = monoNow(), true
 	}
-	return m.turnNow
+	return fromMono(m.now)
 }

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gotevent/tevent/internal/poller"
 )
@@ -41,10 +40,11 @@ type Context struct {
 
 	// timers
 	timers timerHeap
-	now    int64 // cached monotonic clock, ns since clockBase
-	// Now's cache: the clock as first read by Now in this loop turn.
-	turnNow    time.Time
-	turnNowSet bool
+	// The loop's clock (monotonic ns since clockBase), read lazily: it is
+	// invalid at the start and end of every loop call and after every
+	// kernel wait. Timer handlers' now and Context.Now come from it.
+	now      int64
+	nowValid bool
 
 	// fd events
 	fdTable    []*fdState
@@ -197,7 +197,6 @@ func New(opts ...Option) (*Context, error) {
 	if ev.poolSize <= 0 {
 		ev.poolSize = runtime.GOMAXPROCS(0)
 	}
-	ev.now = monoNow()
 	ev.debugf(levelTrace, "tevent: context created", "backend", c.backend)
 	return ev, nil
 }
@@ -222,8 +221,12 @@ func (ev *Context) Free() {
 		return
 	}
 	ev.freed = true
-	ev.Scope.freeTree()
+	// The context's own timers are its children too, kept only in the
+	// heap: they go first, then the other children newest first, then
+	// the destructors.
+	ev.Scope.freed = true
 	ev.freeRootTimers()
+	ev.Scope.freeTree()
 	if ev.pool != nil {
 		ev.pool.close()
 	}

@@ -25,6 +25,7 @@ func (ev *Context) LoopOnce() error {
 	if !ev.running.CompareAndSwap(0, 1) {
 		return ev.nested(false, nil)
 	}
+	ev.nowValid = false // the caller's code ran since the last loop call
 	if ev.allowNesting {
 		return ev.loopOnceRecordingOwner()
 	}
@@ -32,12 +33,13 @@ func (ev *Context) LoopOnce() error {
 	if ev.immHead != nil && ev.trace == nil && !ev.sigPending.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
-		ev.turnNowSet = false
 		ev.runImmediate()
-		ev.turnNowSet = false
+		ev.nowValid = false
 		return nil
 	}
-	return ev.loopOnce()
+	err := ev.loopOnce()
+	ev.nowValid = false
+	return err
 }
 
 // LoopWait runs the loop until the context has no fd, timer, signal or
@@ -53,6 +55,7 @@ func (ev *Context) LoopWait() error {
 	if !ev.running.CompareAndSwap(0, 1) {
 		return ev.nested(true, nil)
 	}
+	ev.nowValid = false
 	ev.ownerG.Store(goid())
 	defer ev.release()
 	return ev.loopWait()
@@ -71,6 +74,7 @@ func (ev *Context) LoopUntil(finished func() bool) error {
 	if !ev.running.CompareAndSwap(0, 1) {
 		return ev.nested(true, finished)
 	}
+	ev.nowValid = false
 	ev.ownerG.Store(goid())
 	defer ev.release()
 	return ev.loopUntil(finished)
@@ -86,6 +90,7 @@ func (ev *Context) loopOnceRecordingOwner() error {
 }
 
 func (ev *Context) release() {
+	ev.nowValid = false
 	if ev.ownerG.Load() != 0 {
 		ev.ownerG.Store(0)
 	}
@@ -137,6 +142,7 @@ func (ev *Context) nested(wait bool, finished func() bool) error {
 		return fmt.Errorf("%w: loop function called while the context's loop is running, from a handler entered before AllowNesting or from another goroutine (%w)", ErrNesting, ErrConcurrentUse)
 	}
 	ev.depth++
+	ev.nowValid = false
 	if ev.nestingHook != nil {
 		ev.nestingHook(ev, true)
 	}
@@ -149,6 +155,7 @@ func (ev *Context) nested(wait bool, finished func() bool) error {
 	default:
 		err = ev.loopOnce()
 	}
+	ev.nowValid = false // the outer handler resumes later
 	if ev.nestingHook != nil && !ev.freed {
 		ev.nestingHook(ev, false)
 	}
@@ -164,18 +171,14 @@ func (ev *Context) hasEvents() bool {
 }
 
 func (ev *Context) loopOnce() error {
-	ev.turnNowSet = false
 	if ev.trace == nil {
-		err := ev.runOne()
-		ev.turnNowSet = false
-		return err
+		return ev.runOne()
 	}
 	ev.trace(TraceBeforeLoopOnce)
 	err := ev.runOne()
 	if !ev.freed && ev.trace != nil {
 		ev.trace(TraceAfterLoopOnce)
 	}
-	ev.turnNowSet = false
 	return err
 }
 
@@ -231,7 +234,7 @@ func (ev *Context) wait() error {
 	}
 	timeout := time.Duration(-1)
 	if top := ev.timers.peek(); top != nil {
-		ev.now = monoNow()
+		ev.now, ev.nowValid = monoNow(), true
 		d := top.when - ev.now
 		if d < 0 {
 			d = 0
@@ -247,6 +250,7 @@ func (ev *Context) wait() error {
 	}
 	n, err := ev.poller.Wait(ev.ready, timeout)
 	ev.sleeping.Store(0)
+	ev.nowValid = false // the clock moved while we waited
 	if ev.trace != nil && !ev.freed {
 		ev.trace(TraceAfterWait)
 	}
@@ -267,9 +271,6 @@ func (ev *Context) wait() error {
 		}
 		ev.debugf(levelFatal, "tevent: kernel wait failed", "backend", ev.backend, "error", err)
 		return fmt.Errorf("tevent: %s wait: %w", ev.backend, err)
-	}
-	if ev.timers.live > 0 {
-		ev.now = monoNow()
 	}
 	return nil
 }

@@ -41,9 +41,9 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 		s.adopt(&t.link, t)
 	}
 	// Timers of the context itself are not entered in its child table:
-	// the heap already holds them, and Context.Free frees them from there
-	// (freeing a timer has no effect a handler could see, so its place in
-	// the newest-first order does not matter).
+	// the heap already holds them, and Context.Free frees them from there,
+	// before its other children and most recently armed first (only a
+	// timer trace callback can see that order).
 	if ev.tracers != nil && ev.tracers.timer != nil {
 		ev.tracers.timer(t, EventAttach)
 	}
@@ -61,6 +61,12 @@ func (t *Timer) Update(at time.Time) {
 		return
 	}
 	ev := t.ctx.mainContext()
+	if ev.freed {
+		// Its context is freed, or being freed (from a handler or a
+		// trace callback): it must not be armed again.
+		t.Free()
+		return
+	}
 	if t.armed {
 		ev.timers.disarm(t)
 	}
@@ -86,12 +92,18 @@ func (t *Timer) Free() {
 }
 
 func (t *Timer) freeOwned() {
+	wasLive := t.armed || t.firing
 	t.freed = true
 	t.firing = false
+	ev := t.ctx.mainContext()
 	if t.armed {
 		t.armed = false
-		ev := t.ctx.mainContext()
 		ev.timers.disarm(t)
+	}
+	if wasLive {
+		// Armed, or freed by its own handler: either way its detach is
+		// reported here (a timer that fires and is not freed reports it
+		// in runTimer).
 		if tr := ev.tracers; tr != nil && tr.timer != nil {
 			tr.timer(t, EventDetach)
 		}
@@ -112,8 +124,8 @@ func (ev *Context) runTimer() bool {
 	if top == nil {
 		return false
 	}
-	if top.when > ev.now {
-		ev.now = monoNow()
+	if !ev.nowValid || top.when > ev.now {
+		ev.now, ev.nowValid = monoNow(), true
 		if top.when > ev.now {
 			return false
 		}
@@ -121,7 +133,7 @@ func (ev *Context) runTimer() bool {
 	t := ev.timers.popLive()
 	t.armed = false
 	t.firing = true
-	now := fromMono(ev.now)
+	now := fromMono(ev.now) // what ev.Now() returns in the handler
 	if ev.tracers != nil && ev.tracers.timer != nil {
 		ev.tracers.timer(t, EventBeforeHandler)
 	}
@@ -146,10 +158,11 @@ func (ev *Context) runTimer() bool {
 }
 
 // freeRootTimers frees the timers the context itself owns, which only the
-// heap knows (see AddTimer).
+// heap knows (see AddTimer), most recently armed first. A trace callback
+// may free others meanwhile.
 func (ev *Context) freeRootTimers() {
-	for _, t := range ev.timers.armed(nil) {
-		if t.link.owner == nil {
+	for _, t := range ev.timers.armedNewestFirst() {
+		if t.link.owner == nil && !t.freed {
 			t.freeOwned()
 		}
 	}

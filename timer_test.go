@@ -294,3 +294,31 @@ func TestNowCachedPerTurn(t *testing.T) {
 		t.Fatalf("Now is %v from time.Now", -d)
 	}
 }
+
+// TestTimerNowFreshAcrossLoopCalls: a timer handler's now (and Now) is
+// read after the caller's code between loop calls ran, not cached from an
+// earlier call: a due timer must not be handed a time from before it was
+// added.
+func TestTimerNowFreshAcrossLoopCalls(t *testing.T) {
+	ev, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Free()
+	ev.NewImmediate().Schedule(func(ev *Context, im *Immediate) { _ = ev.Now() })
+	loopOnce(t, ev) // the loop has read its clock
+	mark := time.Now()
+	spinUntil(t, "the clock to move", func() bool { return time.Since(mark) > 2*time.Millisecond })
+	before := time.Now()
+	var got, gotNow time.Time
+	ev.AddTimer(before.Add(-time.Second), func(ev *Context, _ *Timer, now time.Time) {
+		got, gotNow = now, ev.Now()
+	})
+	loopOnce(t, ev)
+	if got.Before(before) {
+		t.Fatalf("timer handler's now is %v older than the time it was added", before.Sub(got))
+	}
+	if !gotNow.Equal(got) {
+		t.Fatalf("Now in the handler %v differs from its now %v", gotNow, got)
+	}
+}

@@ -1,6 +1,9 @@
 package tevent
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // timerHeap is a 4-ary min-heap of armed timers ordered by deadline, then
 // by the order they were armed (seq), so equal deadlines fire in order.
@@ -11,7 +14,8 @@ import "slices"
 // entry. Freeing or re-arming a timer does not search the heap: it
 // releases the slot, which turns the old entry stale (its seq no longer
 // matches the slot's). Stale entries are dropped when they reach the top,
-// and the array is compacted when they outnumber the live ones. So
+// and the array is compacted when they outnumber the live ones (and are
+// more than 64). So
 // neither a sift nor a compaction touches a timer (no cache miss per heap
 // level or per entry), freeing costs O(1), and adding and firing cost
 // O(log n) amortized. Only firing touches the timer, to call it.
@@ -44,7 +48,7 @@ func (th *timerHeap) isStale(e *heapEntry) bool { return th.slots[e.slot] != e.s
 
 // push arms t for when, giving it a slot.
 func (th *timerHeap) push(t *Timer, when int64) {
-	if th.seq == seqLimit {
+	if th.seq >= seqLimit {
 		th.renumber()
 	}
 	th.seq++
@@ -175,7 +179,9 @@ func (th *timerHeap) compact() {
 
 // renumber gives the live entries the seqs 1..live in their firing order
 // once the 32-bit seq is used up (after 4 billion arms), keeping the
-// order of equal deadlines. A sorted array is a valid heap.
+// order of equal deadlines. A sorted array is a valid heap. (The order
+// in which the timers were armed is lost, which only the order
+// Context.Free detaches them in could show.)
 func (th *timerHeap) renumber() {
 	th.compact()
 	slices.SortFunc(th.h, func(a, b heapEntry) int {
@@ -195,14 +201,20 @@ func (th *timerHeap) renumber() {
 	th.seq = uint32(len(th.h))
 }
 
-// armed appends the armed timers to dst, in no particular order.
-func (th *timerHeap) armed(dst []*Timer) []*Timer {
+// armedNewestFirst returns the armed timers, most recently armed first.
+func (th *timerHeap) armedNewestFirst() []*Timer {
+	var live []heapEntry
 	for i := range th.h {
-		if e := &th.h[i]; !th.isStale(e) {
-			dst = append(dst, e.t)
+		if e := th.h[i]; !th.isStale(&e) {
+			live = append(live, e)
 		}
 	}
-	return dst
+	slices.SortFunc(live, func(a, b heapEntry) int { return cmp.Compare(b.seq, a.seq) })
+	ts := make([]*Timer, len(live))
+	for i := range live {
+		ts[i] = live[i].t
+	}
+	return ts
 }
 
 func (th *timerHeap) up(i int) {
@@ -247,8 +259,8 @@ func (th *timerHeap) down(i int) {
 	h[i] = e
 }
 
-// branchlessMax is the largest heap that pops pick children without
-// branches. That wins while the array is in cache (about 25% a pop in a
+// branchlessMax is the largest heap (counted after the pop) whose pops
+// pick children without branches. That wins while the array is in cache (about 25% a pop in a
 // heap of 10,000), but a larger heap waits on memory, and there a
 // predicted branch lets the processor fetch the next level early.
 const branchlessMax = 1 << 15

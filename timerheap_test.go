@@ -48,8 +48,10 @@ func TestTimerHeapRenumber(t *testing.T) {
 	var fired []int
 	var want []int
 	timers := map[int]*Timer{}
-	// 300 arms over 5 deadlines, so the counter wraps six times; every
-	// third timer is freed and every fifth re-armed to the last deadline.
+	// 300 arms over 5 deadlines: once 50 are live the counter is used up
+	// again after each renumbering, so nearly every later arm renumbers;
+	// every third timer is freed and every fifth re-armed to the last
+	// deadline, so renumbering also meets stale entries.
 	for i := 0; i < 300; i++ {
 		i := i
 		at := base.Add(time.Duration(i%5) * time.Second)
@@ -86,7 +88,7 @@ func TestTimerHeapRenumber(t *testing.T) {
 	})
 	// Checked before looping: a heap that lost its live entries would
 	// leave the loop waiting for nothing.
-	if got := len(ev.timers.armed(nil)); got != len(want) || ev.timers.live != len(want) {
+	if got := len(ev.timers.armedNewestFirst()); got != len(want) || ev.timers.live != len(want) {
 		t.Fatalf("after renumbering: %d armed entries, live=%d, want %d", got, ev.timers.live, len(want))
 	}
 	deadline := time.Now().Add(10 * time.Second)
