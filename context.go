@@ -64,11 +64,18 @@ type Context struct {
 	sig        *ctxSignals
 
 	// thread proxies and wake-ups
-	inbox    proxyInbox
-	sleeping atomic.Int32
 	proxies  atomic.Int32 // live proxies
 	local    []proxyCall  // calls taken from the inbox, run one per turn
 	localPos int
+
+	// What other goroutines write (ThreadProxy.Schedule, wake-ups) sits on
+	// cache lines of its own: producers hammering the inbox's mutex and
+	// counter would otherwise keep stealing the lines of fields the loop
+	// reads every turn (false sharing).
+	_        [cacheLinePad]byte
+	inbox    proxyInbox
+	sleeping atomic.Int32
+	_        [cacheLinePad]byte
 
 	// wrappers (wrapper.go): set on a wrapper context only
 	main  *Context
@@ -82,6 +89,10 @@ type Context struct {
 	poolSize int
 	pool     *workPool
 }
+
+// cacheLinePad separates data written by different goroutines: two
+// 64-byte lines, as processors may fetch lines in adjacent pairs.
+const cacheLinePad = 128
 
 // Option configures New.
 type Option func(*config)
