@@ -28,7 +28,7 @@ type Context struct {
 	standard bool // epoll that falls back to poll
 
 	// loop driving
-	running      atomic.Int32 // 1 while a loop function runs
+	running      int32        // 1 while a loop function runs: set by CAS, cleared by idle
 	ownerG       atomic.Int64 // goroutine id of the driver, when recorded
 	depth        int
 	allowNesting bool
@@ -262,7 +262,7 @@ func (ev *Context) Free() {
 func (ev *Context) AllowNesting() {
 	ev = ev.mainContext() // a wrapper's loop is its main context's
 	ev.allowNesting = true
-	if ev.running.Load() == 1 && ev.ownerG.Load() == 0 {
+	if atomic.LoadInt32(&ev.running) == 1 && ev.ownerG.Load() == 0 {
 		// Called from a handler of a running loop: record the driving
 		// goroutine now, so the same handler may already nest.
 		ev.ownerG.Store(goid())

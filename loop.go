@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotevent/tevent/internal/poller"
@@ -22,14 +23,14 @@ func (ev *Context) LoopOnce() error {
 	if ev.main != nil {
 		return ev.wrapperLoop(func(m *Context) error { return m.LoopOnce() })
 	}
-	if !ev.running.CompareAndSwap(0, 1) {
+	if !atomic.CompareAndSwapInt32(&ev.running, 0, 1) {
 		return ev.nested(false, nil)
 	}
 	ev.nowValid = false // the caller's code ran since the last loop call
 	if ev.allowNesting {
 		return ev.loopOnceRecordingOwner()
 	}
-	defer ev.running.Store(0)
+	defer ev.idle()
 	if ev.immHead != nil && ev.trace == nil && !ev.sigPending.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
@@ -52,7 +53,7 @@ func (ev *Context) LoopWait() error {
 	if ev.main != nil {
 		return ev.wrapperLoop(func(m *Context) error { return m.LoopWait() })
 	}
-	if !ev.running.CompareAndSwap(0, 1) {
+	if !atomic.CompareAndSwapInt32(&ev.running, 0, 1) {
 		return ev.nested(true, nil)
 	}
 	ev.nowValid = false
@@ -71,7 +72,7 @@ func (ev *Context) LoopUntil(finished func() bool) error {
 	if ev.main != nil {
 		return ev.wrapperLoop(func(m *Context) error { return m.LoopUntil(finished) })
 	}
-	if !ev.running.CompareAndSwap(0, 1) {
+	if !atomic.CompareAndSwapInt32(&ev.running, 0, 1) {
 		return ev.nested(true, finished)
 	}
 	ev.nowValid = false
@@ -94,7 +95,7 @@ func (ev *Context) release() {
 	if ev.ownerG.Load() != 0 {
 		ev.ownerG.Store(0)
 	}
-	ev.running.Store(0)
+	ev.idle()
 }
 
 func (ev *Context) loopWait() error {
