@@ -147,15 +147,8 @@ func (th *timerHeap) popTop() {
 		h[i] = h[m]
 		i = m
 	}
-	for i > 0 {
-		p := (i - 1) / 4
-		if !e.less(&h[p]) {
-			break
-		}
-		h[i] = h[p]
-		i = p
-	}
 	h[i] = e
+	th.up(i)
 }
 
 // compact drops every stale entry and rebuilds the heap in O(n). It reads
