@@ -104,12 +104,18 @@ func (t *Timer) freeOwned() {
 		// Armed, or freed by its own handler: either way its detach is
 		// reported here (a timer that fires and is not freed reports it
 		// in runTimer).
-		if tr := ev.tracers; tr != nil && tr.timer != nil {
-			tr.timer(t, EventDetach)
-		}
-		if ev.log != nil {
-			ev.debugf(levelTrace, "tevent: destroying timer event", "timer", t)
-		}
+		t.detached(ev, "tevent: destroying timer event")
+	}
+}
+
+// detached reports that t is gone: to the timer trace callback and the
+// debug log.
+func (t *Timer) detached(ev *Context, msg string) {
+	if tr := ev.tracers; tr != nil && tr.timer != nil {
+		tr.timer(t, EventDetach)
+	}
+	if ev.log != nil {
+		ev.debugf(levelTrace, msg, "timer", t)
 	}
 }
 
@@ -147,12 +153,7 @@ func (ev *Context) runTimer() bool {
 		t.firing = false
 		t.freed = true
 		disown(&t.link)
-		if ev.tracers != nil && ev.tracers.timer != nil {
-			ev.tracers.timer(t, EventDetach)
-		}
-		if ev.log != nil {
-			ev.debugf(levelTrace, "tevent: ending timer event", "timer", t)
-		}
+		t.detached(ev, "tevent: ending timer event")
 	}
 	return true
 }
