@@ -93,9 +93,9 @@ func TestEventSizes(t *testing.T) {
 		got, want uintptr
 	}{
 		{"Timer", unsafe.Sizeof(Timer{}), 48},
-		{"FD", unsafe.Sizeof(FD{}), 80},
-		{"Immediate", unsafe.Sizeof(Immediate{}), 80},
-		{"Signal", unsafe.Sizeof(Signal{}), 80},
+		{"FD", unsafe.Sizeof(FD{}), 64},
+		{"Immediate", unsafe.Sizeof(Immediate{}), 64},
+		{"Signal", unsafe.Sizeof(Signal{}), 64},
 		{"ThreadProxy", unsafe.Sizeof(ThreadProxy{}), 32},
 		{"Scope", unsafe.Sizeof(Scope{}), 144},
 		{"Req[int]", unsafe.Sizeof(Req[int]{}), 64},

@@ -29,7 +29,7 @@ func fromMono(ns int64) time.Time { return clockBase.Add(time.Duration(ns)) }
 // it, so after a wall-clock step it can differ from time.Now's. On a
 // wrapper it is its main context's clock.
 func (ev *Context) Now() time.Time {
-	m := ev.mainContext()
+	m := ev.loop
 	if !m.nowValid {
 		m.now, m.nowValid = monoNow(), true
 	}

@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/gotevent/tevent/internal/poller"
+	"github.com/gotevent/tevent/internal/poller/backends"
 )
 
 // Context is an event context: it owns fd, timer, signal and immediate
@@ -17,82 +17,17 @@ import (
 //
 // Context embeds its root Scope: events added with ev.AddTimer and the like
 // are owned by the context itself.
+//
+// A main context (from New) and its wrappers (NewWrapper) share one loop:
+// the Context is a small view of it, and every handle reaches the loop
+// through the context it was created on.
 type Context struct {
 	Scope
 
-	backend  string
-	poller   poller.Poller
-	log      *slog.Logger
-	freed    bool
-	pollMT   bool // poll_mt: fd changes from another goroutine wake the wait
-	standard bool // epoll that falls back to poll
-
-	// loop driving
-	running      int32        // 1 while a loop function runs: set by CAS, cleared by idle
-	ownerG       atomic.Int64 // goroutine id of the driver, when recorded
-	depth        int
-	allowNesting bool
-	nestingHook  func(ev *Context, begin bool)
-	trace        func(TracePoint)
-
-	// immediates, FIFO
-	immHead, immTail *Immediate
-
-	// timers
-	timers timerHeap
-	// The loop's clock (monotonic ns since clockBase), read lazily: it is
-	// invalid at the start and end of every loop call and after every
-	// kernel wait. Timer handlers' now and Context.Now come from it.
-	now      int64
-	nowValid bool
-
-	// fd events
-	fdTable    []*fdState
-	nFDEvents  int
-	dirty      []*fdState
-	dirtySpare []*fdState
-	stateSlab  []fdState // where new fdStates come from
-	warmSink   FDFlags   // keeps warmReady's loads from being optimised away
-	ready      []poller.Event
-	readyN     int
-	readyPos   int
-	refused    []poller.Event // fds the kernel refused, reported once as errors
-	waits      uint64         // kernel waits so far
-
-	// signals
-	sigPending atomic.Bool
-	sig        *ctxSignals
-
-	// thread proxies and wake-ups
-	proxies  atomic.Int32 // live proxies
-	local    []proxyCall  // calls taken from the inbox, run one per turn
-	localPos int
-
-	// What other goroutines write (ThreadProxy.Schedule, wake-ups) sits on
-	// cache lines of its own: producers hammering the inbox's mutex and
-	// counter would otherwise keep stealing the lines of fields the loop
-	// reads every turn (false sharing).
-	_        [cacheLinePad]byte
-	inbox    proxyInbox
-	sleeping atomic.Int32
-	_        [cacheLinePad]byte
-
-	// wrappers (wrapper.go): set on a wrapper context only
-	main  *Context
-	hooks *WrapperHooks
-	uses  int
-
-	// per-event trace callbacks (eventtrace.go); nil when none is set
-	tracers *eventTracers
-
-	// blocking work pool (gopool.go)
-	poolSize int
-	pool     *workPool
+	loop  *loop    // shared by the main context and its wrappers
+	wrap  *wrapper // set on a wrapper context only
+	freed bool
 }
-
-// cacheLinePad separates data written by different goroutines: two
-// 64-byte lines, as processors may fetch lines in adjacent pairs.
-const cacheLinePad = 128
 
 // Option configures New.
 type Option func(*config)
@@ -121,7 +56,8 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 func WithOneEventPerWait() Option { return func(c *config) { c.strict = true } }
 
 // WithPoolSize sets how many goroutines run blocking work started with Go
-// (default: runtime.GOMAXPROCS(0)).
+// (default: runtime.GOMAXPROCS(0)). A size of zero or less means the
+// default.
 func WithPoolSize(n int) Option { return func(c *config) { c.poolSize = n } }
 
 // WithRuntimePoller makes the epoll backends hand the epoll descriptor to
@@ -145,7 +81,7 @@ func Backends() []string {
 	defaultBackend.Lock()
 	def := defaultBackend.name
 	defaultBackend.Unlock()
-	names := platformBackends()
+	names := backends.Names()
 	if def == "" {
 		return names
 	}
@@ -161,22 +97,13 @@ func Backends() []string {
 // SetDefaultBackend sets the backend New uses without WithBackend
 // (tevent_set_default_backend).
 func SetDefaultBackend(name string) error {
-	if !knownBackend(name) {
-		return fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, name, platformBackends())
+	if !backends.Known(name) {
+		return fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, name, backends.Names())
 	}
 	defaultBackend.Lock()
 	defaultBackend.name = name
 	defaultBackend.Unlock()
 	return nil
-}
-
-func knownBackend(name string) bool {
-	for _, n := range platformBackends() {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 // New creates an event context (tevent_context_init, _byname).
@@ -188,91 +115,139 @@ func New(opts ...Option) (*Context, error) {
 	if c.backend == "" {
 		c.backend = Backends()[0]
 	}
-	if !knownBackend(c.backend) {
-		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, c.backend, platformBackends())
+	if !backends.Known(c.backend) {
+		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, c.backend, backends.Names())
 	}
-	ev := &Context{backend: c.backend, log: c.log, poolSize: c.poolSize}
+	ev := &Context{}
+	l := &loop{main: ev, backend: c.backend, log: c.log, poolSize: c.poolSize}
+	ev.loop = l
 	ev.Scope.init(ev)
-	p, err := newPoller(c.backend, !c.runtimePoller)
+	b, err := backends.Open(c.backend, backends.Options{Runtime: c.runtimePoller, OnFallback: l.fellBack})
 	if err != nil {
 		return nil, fmt.Errorf("tevent: creating %s backend: %w", c.backend, err)
 	}
-	ev.poller = p
-	ev.pollMT = c.backend == "poll_mt"
-	ev.standard = c.backend == "standard"
+	l.poller = poller.New(b)
+	caps := l.poller.Caps()
+	l.sharedChanges = caps&poller.CapSharedChanges != 0
+	l.regularFiles = caps&poller.CapRegularFiles != 0
+	l.auditClosed = caps&poller.CapReportsClosed == 0
 	n := 256
 	if c.strict {
 		n = 1
 	}
-	ev.ready = make([]poller.Event, n)
-	if ev.poolSize <= 0 {
-		ev.poolSize = runtime.GOMAXPROCS(0)
+	l.ready = make([]poller.Event, n)
+	if l.poolSize <= 0 {
+		l.poolSize = runtime.GOMAXPROCS(0)
 	}
-	ev.debugf(levelTrace, "tevent: context created", "backend", c.backend)
+	l.debugf(levelTrace, "tevent: context created", "backend", c.backend)
 	return ev, nil
+}
+
+// fellBack is told by the standard backend that it fell back to poll.
+func (l *loop) fellBack(cause, err error) {
+	if err != nil {
+		l.debugf(levelFatal, "tevent: cannot fall back to poll", "error", err, "cause", cause)
+		return
+	}
+	l.debugf(levelWarning, "tevent: epoll failed, falling back to poll", "error", cause)
 }
 
 // Backend returns the name of the backend in use. A "standard" context
 // keeps reporting "standard" after it fell back to poll.
-func (ev *Context) Backend() string { return ev.backend }
+func (ev *Context) Backend() string { return ev.loop.backend }
 
-// IsFreed reports whether the context has been freed.
+// IsFreed reports whether the context has been freed. Freed is the same.
 func (ev *Context) IsFreed() bool { return ev.freed }
 
 // Free frees every event, scope, request and proxy the context owns,
 // closes auto-close descriptors and the backend's own, and makes later
 // calls return ErrFreed. It may be called from inside a handler: the loop
-// call running it then returns nil.
+// call running it then returns nil. Freeing a wrapper frees what was
+// created through it, never its main context or the loop.
+//
+// Free must be called on the goroutine that drives the context (or, while
+// no loop function runs, by any single goroutine that owns it). To end a
+// loop from another goroutine, use Stop or a ThreadProxy call that frees.
 func (ev *Context) Free() {
 	if ev.freed {
 		return
 	}
-	if ev.main != nil {
+	l := ev.loop
+	if l.offLoop() {
+		// Another goroutine drives the loop: freeing here would race with
+		// it. The loop frees the context on its next turn instead.
+		if ev.wrap != nil {
+			l.handOver(ev)
+			return
+		}
+		l.debugf(levelWarning, "tevent: Context.Free called from another goroutine while the loop runs; handed over to the loop")
+		l.freeReq.Store(true)
+		l.wake()
+		return
+	}
+	if ev.wrap != nil {
 		ev.freeWrapper()
 		return
 	}
+	ev.freeMain()
+}
+
+// offLoop reports whether the caller is known not to be the goroutine
+// driving the loop: the loop is blocked in the kernel wait, or its driver
+// was recorded and is another goroutine.
+func (l *loop) offLoop() bool {
+	if l.sharedChanges {
+		return false
+	}
+	if l.inWait.Load() {
+		return true
+	}
+	if l.running.Load() == 1 {
+		if o := l.ownerG.Load(); o != 0 && o != goid() {
+			return true
+		}
+	}
+	return false
+}
+
+func (ev *Context) freeMain() {
+	l := ev.loop
 	ev.freed = true
-	// The context's own timers are its children too, kept only in the
-	// heap: they go first, then the other children newest first, then
-	// the destructors.
-	ev.Scope.freed = true
-	ev.freeRootTimers()
+	l.freed = true
 	ev.Scope.freeTree()
-	if ev.pool != nil {
-		ev.pool.close()
+	if l.pool != nil {
+		l.pool.close()
 	}
-	ev.inbox.mu.Lock()
-	ev.inbox.closed = true
-	clear(ev.inbox.calls)
-	ev.inbox.calls = nil
-	ev.inbox.mu.Unlock()
-	clear(ev.local)
-	ev.local, ev.localPos = nil, 0
-	ev.immHead, ev.immTail = nil, nil
-	ev.timers = timerHeap{}
-	ev.fdTable, ev.dirty = nil, nil
-	if ev.poller != nil {
-		ev.poller.Close()
-	}
-	ev.debugf(levelTrace, "tevent: context freed", "backend", ev.backend)
+	l.inbox.mu.Lock()
+	l.inbox.closed = true
+	clear(l.inbox.calls)
+	l.inbox.calls = nil
+	l.inbox.mu.Unlock()
+	clear(l.local)
+	l.local, l.localPos = nil, 0
+	l.immHead, l.immTail = nil, nil
+	l.timers = timerHeap{}
+	l.fdTable, l.dirty = nil, nil
+	l.poller.Close()
+	l.debugf(levelTrace, "tevent: context freed", "backend", l.backend)
 }
 
 // AllowNesting permits loop functions to be called from inside the
 // context's own handlers (tevent_loop_allow_nesting).
 func (ev *Context) AllowNesting() {
-	ev = ev.mainContext() // a wrapper's loop is its main context's
-	ev.allowNesting = true
-	if atomic.LoadInt32(&ev.running) == 1 && ev.ownerG.Load() == 0 {
+	l := ev.loop // a wrapper's loop is its main context's
+	l.allowNesting = true
+	if l.running.Load() == 1 && l.ownerG.Load() == 0 {
 		// Called from a handler of a running loop: record the driving
 		// goroutine now, so the same handler may already nest.
-		ev.ownerG.Store(goid())
+		l.ownerG.Store(goid())
 	}
 }
 
 // SetNestingHook sets fn to be called with begin=true before and
 // begin=false after each nested loop call (tevent_loop_set_nesting_hook).
 func (ev *Context) SetNestingHook(fn func(ev *Context, begin bool)) {
-	ev.mainContext().nestingHook = fn
+	ev.loop.nestingHook = fn
 }
 
 // SameLoop reports whether a and b share one loop: the same context, or
@@ -281,12 +256,5 @@ func SameLoop(a, b *Context) bool {
 	if a == nil || b == nil {
 		return false
 	}
-	return a.mainContext() == b.mainContext()
-}
-
-func (ev *Context) mainContext() *Context {
-	if ev.main != nil {
-		return ev.main
-	}
-	return ev
+	return a.loop == b.loop
 }

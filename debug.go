@@ -13,9 +13,9 @@ const (
 	levelTrace   = slog.LevelDebug
 )
 
-func (ev *Context) debugf(level slog.Level, msg string, args ...any) {
-	if ev.log == nil {
+func (l *loop) debugf(level slog.Level, msg string, args ...any) {
+	if l.log == nil {
 		return
 	}
-	ev.log.Log(context.Background(), level, msg, args...)
+	l.log.Log(context.Background(), level, msg, args...)
 }

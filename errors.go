@@ -5,9 +5,9 @@ import "errors"
 // Sentinel errors. Errors returned by this package wrap one of these, so
 // match them with errors.Is.
 var (
-	// ErrFreed is returned by any operation on a context, scope or handle
-	// that has been freed.
-	ErrFreed = errors.New("tevent: context freed")
+	// ErrFreed is returned by any operation on a context, scope, request
+	// or handle that has been freed; the wrapping error says which.
+	ErrFreed = errors.New("tevent: freed")
 	// ErrNesting is returned when a loop function is called from inside one
 	// of the context's own handlers without AllowNesting, or while another
 	// goroutine is driving the same context.
@@ -41,4 +41,12 @@ var (
 	// immediate events and no live thread proxies. (C tevent would sleep
 	// 30 seconds.)
 	ErrNoEvents = errors.New("tevent: no events to wait for")
+	// ErrStopped is returned by the loop function that Stop ended.
+	ErrStopped = errors.New("tevent: loop stopped")
+	// ErrUseRefused is returned by a loop function called through a
+	// wrapper whose BeforeUse hook refused the use.
+	ErrUseRefused = errors.New("tevent: wrapper refused use")
+	// ErrNotFinished is returned by Result on a request that is still in
+	// progress.
+	ErrNotFinished = errors.New("tevent: request not finished")
 )

@@ -38,11 +38,11 @@ type eventTracers struct {
 }
 
 func (ev *Context) tracersFor() *eventTracers {
-	m := ev.mainContext()
-	if m.tracers == nil {
-		m.tracers = &eventTracers{}
+	l := ev.loop
+	if l.tracers == nil {
+		l.tracers = &eventTracers{}
 	}
-	return m.tracers
+	return l.tracers
 }
 
 // SetFDTraceCallback sets the callback told when fd events are added,

@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotevent/tevent/internal/poller"
 	"github.com/gotevent/tevent/internal/poller/epoll"
 	"github.com/gotevent/tevent/internal/poller/poll"
+	"github.com/gotevent/tevent/internal/poller/standard"
 	"golang.org/x/sys/unix"
 )
 
@@ -92,13 +94,23 @@ func errAttr(t *testing.T, rec faultRec, want error) {
 	}
 }
 
+// kernelBackend is the backend ev waits in: for "standard", the one it
+// uses now.
+func kernelBackend(ev *Context) poller.Backend {
+	b := ev.loop.poller.Backend()
+	if s, ok := b.(*standard.Backend); ok {
+		return s.Current()
+	}
+	return b
+}
+
 func usesPoll(ev *Context) bool {
-	_, ok := ev.poller.(*poll.Poller)
+	_, ok := kernelBackend(ev).(*poll.Backend)
 	return ok
 }
 
 func usesEpoll(ev *Context) bool {
-	_, ok := ev.poller.(*epoll.Poller)
+	_, ok := kernelBackend(ev).(*epoll.Backend)
 	return ok
 }
 
@@ -247,12 +259,12 @@ func testCtlFault(t *testing.T, backend string, errno unix.Errno, op string) {
 	var target atomic.Int64
 	target.Store(-1)
 	var injected atomic.Int64
-	failedAt := uint64(0) // ev.waits when the fault hit; loop goroutine only
+	failedAt := uint64(0) // ev.loop.waits when the fault hit; loop goroutine only
 	var evp *Context
 	defer epoll.SetFaults(func(epfd, o, fd int, e *unix.EpollEvent) error {
 		if int64(fd) == target.Load() && o == failOp {
 			injected.Add(1)
-			failedAt = evp.waits
+			failedAt = evp.loop.waits
 			return errno
 		}
 		return unix.EpollCtl(epfd, o, fd, e)
@@ -272,7 +284,7 @@ func testCtlFault(t *testing.T, backend string, errno unix.Errno, op string) {
 		var aFlags FDFlags
 		fa, err := ev.AddFD(a.fd[0], FDRead, func(ev *Context, _ *FD, fl FDFlags) {
 			aCalls++
-			if injected.Load() > 0 && ev.waits >= failedAt {
+			if injected.Load() > 0 && ev.loop.waits >= failedAt {
 				aLate++ // reported in or after the turn of the refusal
 				aFlags = fl
 			}
@@ -291,8 +303,8 @@ func testCtlFault(t *testing.T, backend string, errno unix.Errno, op string) {
 		}
 		fallback := backend == "standard" && errno != unix.EBADF
 		driveUntil(t, ev, func() bool { return injected.Load() > 0 })
-		start := ev.waits
-		driveUntil(t, ev, func() bool { return ev.waits >= start+5 && (!fallback || aLate > 0) })
+		start := ev.loop.waits
+		driveUntil(t, ev, func() bool { return ev.loop.waits >= start+5 && (!fallback || aLate > 0) })
 		if injected.Load() != 1 {
 			t.Errorf("epoll_ctl refused %d times, want 1 (retried without a flag change?)", injected.Load())
 		}

@@ -1,7 +1,10 @@
 package tevent
 
 import (
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/gotevent/tevent/internal/poller"
 	"golang.org/x/sys/unix"
@@ -24,6 +27,27 @@ const (
 
 const fdAllFlags = FDRead | FDWrite | FDError
 
+// String returns the flags as "FDRead|FDWrite", or "0".
+func (fl FDFlags) String() string {
+	if fl == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, f := range [...]struct {
+		bit  FDFlags
+		name string
+	}{{FDRead, "FDRead"}, {FDWrite, "FDWrite"}, {FDError, "FDError"}} {
+		if fl&f.bit != 0 {
+			parts = append(parts, f.name)
+			fl &^= f.bit
+		}
+	}
+	if fl != 0 {
+		parts = append(parts, fmt.Sprintf("FDFlags(%#x)", uint16(fl)))
+	}
+	return strings.Join(parts, "|")
+}
+
 // FDHandler is called when the fd is ready for some of the flags the event
 // asked for; flags holds only those.
 type FDHandler func(ev *Context, fde *FD, flags FDFlags)
@@ -35,146 +59,155 @@ type FDHandler func(ev *Context, fde *FD, flags FDFlags)
 // Descriptors should be non-blocking: the loop harvests many ready fds
 // per kernel wait, and a handler that consumes the data of a different fd
 // can leave that fd's harvested readiness stale (see WithOneEventPerWait).
+//
+// A descriptor must stay open while events watch it: free the events
+// first (or let SetAutoClose close it). One closed behind the loop's back
+// is found (at once by poll, by a periodic audit with epoll while the loop
+// is idle), reported once to each event as an error, logged, and its
+// events are disabled (their Flags become 0).
 type FD struct {
 	link      ownLink
-	ev        *Context // the main context
-	wrap      *Context // the wrapper it was added through, or nil
+	ctx       *Context // the context it was added through (a wrapper or main)
 	state     *fdState
 	handler   FDHandler
 	closeFn   func(ev *Context, fde *FD, fd int)
-	fd        int32 // int32 packs with the flags: FD stays at 80 bytes
+	fd        int32 // int32 packs with the flags
 	flags     FDFlags
 	autoClose bool
 	freed     bool
 	tag       uint64
-	// since is ev.waits+1 at AddFD: readiness harvested by an earlier
-	// wait may belong to a file that had this number before, so the
-	// event ignores it.
-	since uint64
 }
 
-// fdState is what the context knows of one descriptor number: the events
-// on it and what the kernel was last told.
+// fdState is what the loop knows of one descriptor number: the events on
+// it and what the kernel was last told.
 type fdState struct {
 	fd     int
 	events []*FD
-	inline [1]*FD // events' storage while the fd has one event
-	rr     int    // round-robin start among events
-	kmask  uint32 // interest registered with the kernel
-	dirty  bool   // kernel interest must be recomputed before the next wait
-	gotErr bool   // error seen that no event wanted: stop asking until flags change
-	failed bool   // the kernel refused this fd: disabled until flags change
-	// resync asks the next applyFDChanges to tell the kernel again even if
-	// the interest did not change: the number may name a new file now.
-	resync bool
-	// checked is ev.waits+1 when the fd was last seen open: AddFD checks a
-	// descriptor once per loop turn, not once per event.
+	inline [1]*FD          // events' storage while the fd has one event
+	rr     int             // round-robin start among events
+	kmask  poller.Interest // interest registered with the kernel; 0: not registered
+	ktok   poller.Token    // the token the kernel holds
+	// token is the registration's current token. A new one is made for
+	// every event added: readiness harvested under an older token may
+	// belong to a file that had this number before, and is dropped.
+	token  poller.Token
+	dirty  bool // kernel interest must be recomputed before the next wait
+	gotErr bool // error seen that no event wanted: stop asking until flags change
+	// checked is the turn (loop.checkTurn) in which the number was last
+	// seen open: AddFD checks a descriptor once per turn, not once per
+	// event, so adding and freeing events between turns costs no syscall.
 	checked uint64
+}
+
+// fdReport is an error handed to an event before it is disabled.
+type fdReport struct {
+	f     *FD
+	flags FDFlags
 }
 
 // AddFD adds an fd event on fd waiting for flags (tevent_add_fd). A
 // negative or closed fd gives ErrBadFD; a freed scope or context gives
-// ErrFreed. A nil handler panics.
+// ErrFreed; a call from another goroutine while the loop waits gives
+// ErrConcurrentUse. A nil handler panics.
 //
 // Changes reach the kernel lazily, once per loop turn, so adding and
 // freeing events between two turns costs no system call: the validity
 // check runs once per descriptor per turn. The price is that a descriptor
-// closed after its events were freed and added again before the next turn
-// is not caught here; the kernel then refuses it, and the loop reports it
-// once to the event's handler as an error (FDRead or FDError, whose read
-// sees EBADF) and logs it, then disables the event.
+// the kernel refuses (a regular file on epoll) or one closed after its
+// events were freed and added again before the next turn is not caught
+// here; the loop then reports it once to each event's handler as an error
+// (FDRead or FDError, whose read sees the error; FDWrite to a write-only
+// event), logs it, and disables the events: their Flags become 0, and
+// SetFlags tries again.
 func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 	if h == nil {
 		panic("tevent: AddFD called with a nil FDHandler")
 	}
-	w := s.ev
-	ev := w.mainContext()
-	if s.freed || ev.freed {
-		return nil, ErrFreed
+	ctx := s.ev
+	l := ctx.loop
+	if s.freed || ctx.freed {
+		return nil, s.freedError("AddFD")
+	}
+	if err := l.foreign("AddFD"); err != nil {
+		return nil, err
 	}
 	if fd < 0 {
 		return nil, fmt.Errorf("%w: %d", ErrBadFD, fd)
 	}
-	st := ev.fdStateFor(fd)
-	if st.checked != ev.waits+1 {
-		// One validity check per descriptor per loop turn: adding and
-		// freeing events on a known fd between turns costs no syscall.
+	st := l.fdStateFor(fd)
+	if st.checked != l.waits+1 {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
 			return nil, fmt.Errorf("%w: %d: %w", ErrBadFD, fd, err)
 		}
-		st.checked = ev.waits + 1
-		if st.kmask != 0 {
-			// Registered on an earlier turn: the caller may have closed
-			// the fd since and got its number back for a new file, which
-			// epoll does not watch. Re-registering costs one epoll_ctl.
-			st.resync = true
-		}
+		st.checked = l.waits + 1
 	}
-	f := &FD{ev: ev, state: st, handler: h, fd: int32(fd), flags: flags & fdAllFlags, since: ev.waits + 1}
-	if w != ev {
-		f.wrap = w
-	}
+	f := &FD{ctx: ctx, state: st, handler: h, fd: int32(fd), flags: flags & fdAllFlags}
 	st.events = append(st.events, f)
-	ev.nFDEvents++
-	ev.markDirty(st)
+	st.token = l.newToken(fd)
+	l.nFDEvents++
+	if f.flags != 0 {
+		l.nFDActive++
+	}
+	l.markDirty(st)
 	s.adopt(&f.link, f)
-	if ev.tracers != nil && ev.tracers.fd != nil {
-		ev.tracers.fd(f, EventAttach)
+	if l.tracers != nil && l.tracers.fd != nil {
+		l.tracers.fd(f, EventAttach)
 	}
 	return f, nil
 }
 
-func (ev *Context) fdStateFor(fd int) *fdState {
-	if fd >= len(ev.fdTable) {
-		n := 2 * len(ev.fdTable)
+// newToken makes the token of a new registration of fd.
+func (l *loop) newToken(fd int) poller.Token {
+	l.tokenGen++
+	return poller.Token(l.tokenGen)<<32 | poller.Token(uint32(fd))
+}
+
+func (l *loop) fdStateFor(fd int) *fdState {
+	if fd >= len(l.fdTable) {
+		n := 2 * len(l.fdTable)
 		if n <= fd {
 			n = fd + 64
 		}
 		t := make([]*fdState, n)
-		copy(t, ev.fdTable)
-		ev.fdTable = t
+		copy(t, l.fdTable)
+		l.fdTable = t
 	}
-	st := ev.fdTable[fd]
+	st := l.fdTable[fd]
 	if st == nil {
-		if len(ev.stateSlab) == 0 {
+		if len(l.stateSlab) == 0 {
 			// States come from slabs, so the states of neighbouring fds
 			// share cache lines as they would in a C array.
-			ev.stateSlab = make([]fdState, 64)
+			l.stateSlab = make([]fdState, 64)
 		}
-		st = &ev.stateSlab[0]
-		ev.stateSlab = ev.stateSlab[1:]
+		st = &l.stateSlab[0]
+		l.stateSlab = l.stateSlab[1:]
 		st.fd = fd
 		st.events = st.inline[:0]
-		ev.fdTable[fd] = st
+		l.fdTable[fd] = st
 	}
 	return st
 }
 
-func (ev *Context) markDirty(st *fdState) {
+func (l *loop) markDirty(st *fdState) {
 	st.gotErr = false
-	st.failed = false
 	if !st.dirty {
 		st.dirty = true
-		ev.dirty = append(ev.dirty, st)
+		l.dirty = append(l.dirty, st)
 	}
-	if ev.pollMT {
-		ev.notify()
+	if l.sharedChanges {
+		l.wake()
 	}
 }
 
 // Context returns the context the event was added to (a wrapper, if it
 // was added through one).
-func (f *FD) Context() *Context {
-	if f.wrap != nil {
-		return f.wrap
-	}
-	return f.ev
-}
+func (f *FD) Context() *Context { return f.ctx }
 
 // Fd returns the descriptor.
 func (f *FD) Fd() int { return int(f.fd) }
 
-// Flags returns the flags the event waits for.
+// Flags returns the flags the event waits for: 0 once it was disabled
+// after an error report (see AddFD).
 func (f *FD) Flags() FDFlags { return f.flags }
 
 // SetFlags changes what the event waits for (tevent_fd_set_flags); 0
@@ -184,8 +217,14 @@ func (f *FD) SetFlags(flags FDFlags) {
 	if f.freed || f.flags == flags {
 		return
 	}
+	l := f.ctx.loop
+	if f.flags == 0 {
+		l.nFDActive++
+	} else if flags == 0 {
+		l.nFDActive--
+	}
 	f.flags = flags
-	f.ev.markDirty(f.state)
+	l.markDirty(f.state)
 }
 
 // SetAutoClose makes Free close the descriptor (tevent_fd_set_auto_close).
@@ -208,15 +247,21 @@ func (f *FD) Free() {
 	if f.freed {
 		return
 	}
+	if f.ctx.loop.handOver(f) {
+		return
+	}
 	disown(&f.link)
 	f.freeOwned()
 }
 
+// Freed reports whether the event has been freed.
+func (f *FD) Freed() bool { return f.freed }
+
 func (f *FD) freeOwned() {
 	f.freed = true
-	ev := f.ev
-	if ev.tracers != nil && ev.tracers.fd != nil {
-		ev.tracers.fd(f, EventDetach)
+	l := f.ctx.loop
+	if l.tracers != nil && l.tracers.fd != nil {
+		l.tracers.fd(f, EventDetach)
 	}
 	st := f.state
 	for i, e := range st.events {
@@ -227,22 +272,25 @@ func (f *FD) freeOwned() {
 			break
 		}
 	}
-	ev.nFDEvents--
+	l.nFDEvents--
+	if f.flags != 0 {
+		l.nFDActive--
+	}
 	closing := f.closeFn != nil || f.autoClose
-	if len(st.events) == 0 && st.kmask != 0 && ev.poller != nil && !ev.pollMT {
+	if len(st.events) == 0 && st.kmask != 0 && !l.freed && !l.sharedChanges {
 		// The number may be reused as soon as it is closed, by us or by
 		// the caller right after Free: tell the kernel now, while it
 		// still names our file. (poll watches numbers, not files, so
 		// poll_mt, whose events may be freed by another goroutine while
 		// the loop polls, leaves it to the next turn.)
-		ev.poller.Control(st.fd, st.kmask, 0)
+		l.poller.Delete(st.fd)
 		st.kmask = 0
 	}
-	ev.markDirty(st)
+	l.markDirty(st)
 	if f.closeFn != nil {
 		fn := f.closeFn
 		f.closeFn = nil
-		fn(f.Context(), f, int(f.fd))
+		fn(f.ctx, f, int(f.fd))
 	} else if f.autoClose {
 		f.autoClose = false
 		unix.Close(int(f.fd))
@@ -253,36 +301,33 @@ func (f *FD) freeOwned() {
 }
 
 // want is the kernel interest the events on st need.
-func (st *fdState) want() uint32 {
-	var m uint32
+func (st *fdState) want() poller.Interest {
 	var fl FDFlags
 	for _, e := range st.events {
 		fl |= e.flags
 	}
-	if fl&FDRead != 0 {
-		m |= poller.In
-	}
-	if fl&FDWrite != 0 {
-		m |= poller.Out
-	}
-	if fl&FDError != 0 {
-		m |= poller.RdHup
-	}
 	if st.gotErr && fl&(FDRead|FDError) == 0 {
 		return 0
 	}
-	if st.failed {
-		return 0
+	var in poller.Interest
+	if fl&FDRead != 0 {
+		in |= poller.Readable
 	}
-	return m
+	if fl&FDWrite != 0 {
+		in |= poller.Writable
+	}
+	if fl&FDError != 0 {
+		in |= poller.ReadHangup
+	}
+	return in
 }
 
 // applyFDChanges tells the kernel what changed since the last wait.
-func (ev *Context) applyFDChanges() {
-	// Swap buffers: a failure below may dirty fds again (the "standard"
-	// fallback re-registers everything), and those must not be lost.
-	dirty := ev.dirty
-	ev.dirty = ev.dirtySpare[:0]
+func (l *loop) applyFDChanges() {
+	// Swap buffers: a failure below may dirty fds again, and those must
+	// not be lost.
+	dirty := l.dirty
+	l.dirty = l.dirtySpare[:0]
 	for i, st := range dirty {
 		dirty[i] = nil
 		if !st.dirty {
@@ -290,72 +335,95 @@ func (ev *Context) applyFDChanges() {
 		}
 		st.dirty = false
 		w := st.want()
-		if w != st.kmask || st.resync {
-			st.resync = false
-			if err := ev.poller.Control(st.fd, st.kmask, w); err != nil {
-				ev.controlFailed(st, w, err)
-				continue
-			}
-			st.kmask = w
-		}
-		if w == 0 && len(st.events) == 0 && st.fd < len(ev.fdTable) && ev.fdTable[st.fd] == st {
-			ev.fdTable[st.fd] = nil
-		}
-	}
-	ev.dirtySpare = dirty[:0]
-}
-
-// controlFailed handles a kernel refusal for one descriptor: the events on
-// it are disabled (as C tevent does on EBADF) and the error is logged; the
-// loop goes on. Changing the flags of an event on it tries again.
-func (ev *Context) controlFailed(st *fdState, w uint32, err error) {
-	if ev.standard && err != unix.EBADF {
-		if ev.fallBackToPoll(err) == nil {
-			return
-		}
-	}
-	st.failed = true
-	if st.kmask != 0 {
-		ev.poller.Control(st.fd, st.kmask, 0)
-		st.kmask = 0
-	}
-	// Report it once, as an error, so the handler's next read sees the
-	// kernel's error and the event can be freed, instead of waiting
-	// forever for readiness that will never come.
-	ev.refused = append(ev.refused, poller.Event{Fd: int32(st.fd), Events: poller.Err})
-	ev.debugf(levelError, "tevent: kernel refused fd: its events get one error report, then are disabled until their flags change",
-		"fd", st.fd, "backend", ev.backend, "error", err)
-}
-
-// dispatchFD runs one handler for the next harvested ready fd that still
-// has an event wanting it. It reports whether a handler ran.
-func (ev *Context) dispatchFD() bool {
-	for {
-		var e poller.Event
+		var err error
 		switch {
-		case len(ev.refused) > 0:
-			e = ev.refused[0]
-			ev.refused = ev.refused[1:]
-		case ev.readyPos < ev.readyN:
-			e = ev.ready[ev.readyPos]
-			ev.readyPos++
-		default:
-			return false
-		}
-		fd := int(e.Fd)
-		var st *fdState
-		if fd < len(ev.fdTable) {
-			st = ev.fdTable[fd]
-		}
-		if st == nil || len(st.events) == 0 {
-			if st == nil {
-				// Not ours: make sure the kernel forgets it. (A known fd
-				// with no events was already deregistered, or will be
-				// on the next wait.)
-				ev.poller.Control(fd, poller.In, 0)
+		case w == st.kmask && (w == 0 || st.ktok == st.token):
+		case w == 0:
+			err = l.poller.Delete(st.fd)
+			st.kmask = 0
+		case st.kmask == 0:
+			err = l.poller.Add(st.fd, st.token, w)
+			if err == nil {
+				l.auditSoon()
 			}
+		default:
+			err = l.poller.Modify(st.fd, st.token, w)
+			if err != nil && errors.Is(err, poller.ErrNotRegistered) {
+				// Closed and reopened behind our back: register anew.
+				st.kmask = 0
+				err = l.poller.Add(st.fd, st.token, w)
+			}
+		}
+		if err != nil {
+			l.controlFailed(st, err)
 			continue
 		}
+		st.kmask, st.ktok = w, st.token
+		if w == 0 && len(st.events) == 0 && st.fd < len(l.fdTable) && l.fdTable[st.fd] == st {
+			l.fdTable[st.fd] = nil
+		}
+	}
+	l.dirtySpare = dirty[:0]
+}
+
+// controlFailed handles a kernel refusal for one descriptor: its events
+// get one error report each and are disabled; the error is logged; the
+// loop goes on.
+func (l *loop) controlFailed(st *fdState, err error) {
+	if st.kmask != 0 {
+		l.poller.Delete(st.fd)
+		st.kmask = 0
+	}
+	l.disable(st, "tevent: kernel refused fd: its events get one error report, then are disabled (flags 0) until SetFlags", err)
+}
+
+// disable queues one error report for every event on st that waits for
+// something, and sets their flags to 0.
+func (l *loop) disable(st *fdState, msg string, err error) {
+	for _, e := range st.events {
+		if e.flags == 0 {
+			continue
+		}
+		fl := e.flags & (FDRead | FDError)
+		if fl == 0 {
+			fl = FDWrite
+		}
+		l.reports = append(l.reports, fdReport{e, fl})
+		e.flags = 0
+		l.nFDActive--
+	}
+	l.debugf(levelError, msg, "fd", st.fd, "backend", l.backend, "error", err)
+}
+
+// dispatchFD runs one handler: a queued error report, or the next
+// harvested ready fd that still has an event wanting it. It reports
+// whether a handler ran.
+func (l *loop) dispatchFD() bool {
+	for len(l.reports) > 0 {
+		r := l.reports[0]
+		l.reports[0] = fdReport{}
+		l.reports = l.reports[1:]
+		if r.f.freed {
+			continue
+		}
+		return l.callFD(r.f, r.flags)
+	}
+	for l.readyPos < l.readyN {
+		e := l.ready[l.readyPos]
+		l.readyPos++
+		fd := int(uint32(e.Token))
+		var st *fdState
+		if fd < len(l.fdTable) {
+			st = l.fdTable[fd]
+		}
+		if st == nil || st.token != e.Token || len(st.events) == 0 {
+			continue // stale: the number's registration changed since
+		}
+		if e.Ready&poller.ReadyInvalid != 0 {
+			l.closedBehind(st, nil)
+			return l.dispatchFD()
+		}
+		fl := readyFlags(e.Ready)
 		n := len(st.events)
 		if st.rr >= n {
 			st.rr = 0
@@ -366,44 +434,126 @@ func (ev *Context) dispatchFD() bool {
 				i -= n
 			}
 			f := st.events[i]
-			fl := readyFlags(e.Events) & f.flags
-			if fl == 0 || f.since > ev.waits {
+			if fl&f.flags == 0 {
 				continue
 			}
 			st.rr = i + 1
-			if ev.tracers != nil && ev.tracers.fd != nil {
-				ev.tracers.fd(f, EventBeforeHandler)
-			}
-			if f.wrap == nil {
-				f.handler(ev, f, fl)
-			} else {
-				f.wrap.callFD(f, fl)
-			}
-			return true
+			return l.callFD(f, fl&f.flags)
 		}
-		if e.Events&poller.Err != 0 && !st.gotErr && !st.dirty {
+		if e.Ready&poller.ReadyError != 0 && !st.gotErr && !st.dirty {
 			// An error nobody asked for: stop asking the kernel about
 			// this fd until its flags change, or it would spin. Not when
 			// its events changed since the wait (dirty): then nobody
 			// was asked, and the next wait asks the kernel afresh.
 			st.gotErr = true
-			if !st.dirty {
-				st.dirty = true
-				ev.dirty = append(ev.dirty, st)
-			}
+			st.dirty = true
+			l.dirty = append(l.dirty, st)
 		}
 	}
+	return false
 }
 
-func readyFlags(m uint32) FDFlags {
+// callFD runs f's handler (through its wrapper's hooks) with fl. It
+// reports true: one thing was handled, even when a trace callback freed
+// the event first.
+func (l *loop) callFD(f *FD, fl FDFlags) bool {
+	if l.tracers != nil && l.tracers.fd != nil {
+		l.tracers.fd(f, EventBeforeHandler)
+		if f.freed || l.freed {
+			return true
+		}
+	}
+	if f.ctx.wrap == nil {
+		f.handler(f.ctx, f, fl)
+	} else {
+		f.ctx.callFD(f, fl)
+	}
+	return true
+}
+
+// closedBehind handles a registered descriptor found closed behind the
+// loop's back.
+func (l *loop) closedBehind(st *fdState, err error) {
+	if st.kmask != 0 {
+		l.poller.Delete(st.fd)
+		st.kmask = 0
+	}
+	if err == nil {
+		err = unix.EBADF
+	}
+	l.disable(st, "tevent: fd closed while its events were registered: each gets one error report, then they are disabled (flags 0); free fd events before closing their descriptor", err)
+}
+
+// Audit of registrations, for backends that do not report descriptors
+// closed behind the loop's back (epoll forgets them silently, and a loop
+// waiting for them would wait forever). When the loop has waited for a
+// while without anything happening, every registration is checked with a
+// Modify that changes nothing: the kernel says ENOENT for one whose file
+// is gone. The first audit comes auditFirst after a registration; each
+// fruitless one doubles the interval, up to auditMax.
+const (
+	auditFirst = time.Second
+	auditMax   = time.Minute
+)
+
+// auditSoon schedules the next audit at most auditFirst from now.
+func (l *loop) auditSoon() {
+	if !l.auditClosed || l.auditEvery == auditFirst {
+		return
+	}
+	l.auditEvery = auditFirst
+	l.auditAt = 0
+}
+
+// auditTimeout caps a wait's timeout so that the loop wakes up for the
+// next audit.
+func (l *loop) auditTimeout(timeout time.Duration) time.Duration {
+	now := monoNow()
+	if l.auditAt == 0 {
+		if l.auditEvery == 0 {
+			l.auditEvery = auditFirst
+		}
+		l.auditAt = now + int64(l.auditEvery)
+	}
+	d := time.Duration(max(l.auditAt-now, 0))
+	if timeout < 0 || d < timeout {
+		return d
+	}
+	return timeout
+}
+
+// audit checks every registration and reports the ones whose file is
+// gone.
+func (l *loop) audit() {
+	found := false
+	for _, st := range l.fdTable {
+		if st == nil || st.kmask == 0 {
+			continue
+		}
+		if err := l.poller.Modify(st.fd, st.ktok, st.kmask); err != nil {
+			if !errors.Is(err, poller.ErrNotRegistered) {
+				l.poller.Delete(st.fd)
+			}
+			st.kmask = 0
+			l.closedBehind(st, err)
+			found = true
+		}
+	}
+	if !found {
+		l.auditEvery = min(2*l.auditEvery, auditMax)
+	}
+	l.auditAt = monoNow() + int64(l.auditEvery)
+}
+
+func readyFlags(r poller.Ready) FDFlags {
 	var fl FDFlags
-	if m&poller.In != 0 {
+	if r&poller.ReadyRead != 0 {
 		fl |= FDRead
 	}
-	if m&poller.Out != 0 {
+	if r&poller.ReadyWrite != 0 {
 		fl |= FDWrite
 	}
-	if m&poller.Err != 0 {
+	if r&poller.ReadyError != 0 {
 		fl |= FDError | FDRead
 	}
 	return fl
@@ -414,15 +564,15 @@ func readyFlags(m uint32) FDFlags {
 // processor overlaps their cache misses instead of taking three in a row
 // per dispatch (table, state, event), as it otherwise would with many
 // descriptors.
-func (ev *Context) warmReady(n int) {
+func (l *loop) warmReady(n int) {
 	var sink FDFlags
-	table := ev.fdTable
-	for _, e := range ev.ready[:n] {
-		if fd := int(e.Fd); fd < len(table) {
+	table := l.fdTable
+	for _, e := range l.ready[:n] {
+		if fd := int(uint32(e.Token)); fd < len(table) {
 			if st := table[fd]; st != nil && len(st.events) > 0 {
 				sink |= st.events[0].flags
 			}
 		}
 	}
-	ev.warmSink = sink
+	l.warmSink = sink
 }

@@ -98,29 +98,31 @@ type poolJob struct {
 
 // workPool returns the context's pool, creating it on first use.
 func (ev *Context) workPool() *workPool {
-	ev = ev.mainContext()
-	if ev.pool == nil {
-		ev.pool = &workPool{}
+	l := ev.loop
+	if l.pool == nil {
+		l.pool = &workPool{}
 	}
-	return ev.pool
+	return l.pool
 }
 
 // acquire counts a new live job and returns the proxy its result goes
 // through.
 func (p *workPool) acquire(ev *Context) (*ThreadProxy, error) {
 	if p.ctx == nil {
-		p.size = ev.poolSize
+		p.size = ev.loop.poolSize
 		if p.size <= 0 {
 			p.size = runtime.GOMAXPROCS(0)
 		}
 		p.ctx, p.cancelAll = context.WithCancel(context.Background())
 	}
 	if p.proxy == nil {
-		tp, err := ev.NewThreadProxy()
-		if err != nil {
-			return nil, err
+		// The main context's: a wrapper freed later must not take the
+		// delivery of every Go result with it.
+		l := ev.loop
+		if l.freed {
+			return nil, ev.Scope.freedError("Go")
 		}
-		p.proxy = tp
+		p.proxy = l.newProxy(l.main)
 	}
 	p.live++
 	return p.proxy, nil

@@ -74,15 +74,15 @@ func TestGoTenThousandOnPoolOfFour(t *testing.T) {
 	if m := maxRunning.Load(); m > 4 || m < 1 {
 		t.Fatalf("%d jobs ran at once on a pool of 4", m)
 	}
-	ev.pool.mu.Lock()
-	workers := ev.pool.workers
-	ev.pool.mu.Unlock()
+	ev.loop.pool.mu.Lock()
+	workers := ev.loop.pool.workers
+	ev.loop.pool.mu.Unlock()
 	if workers > 4 {
 		t.Fatalf("%d pool goroutines", workers)
 	}
 	ev.Free() // waits for the pool goroutines
-	if ev.pool.workers != 0 {
-		t.Fatalf("%d pool goroutines after Free", ev.pool.workers)
+	if ev.loop.pool.workers != 0 {
+		t.Fatalf("%d pool goroutines after Free", ev.loop.pool.workers)
 	}
 }
 
@@ -100,9 +100,9 @@ func TestGoFullPoolQueues(t *testing.T) {
 			return i, nil
 		})
 	}
-	ev.pool.mu.Lock()
-	workers := ev.pool.workers
-	ev.pool.mu.Unlock()
+	ev.loop.pool.mu.Lock()
+	workers := ev.loop.pool.workers
+	ev.loop.pool.mu.Unlock()
 	if workers != 2 {
 		t.Fatalf("%d pool goroutines for 6 jobs on a pool of 2", workers)
 	}
@@ -259,7 +259,7 @@ func TestGoSequentialReusesProxy(t *testing.T) {
 		if v, err := r.Result(); v != i || err != nil {
 			t.Fatalf("job %d: %d, %v", i, v, err)
 		}
-		if ev.pool.proxy != nil {
+		if ev.loop.pool.proxy != nil {
 			t.Fatal("idle pool keeps its proxy")
 		}
 	}

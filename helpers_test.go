@@ -233,11 +233,11 @@ func expectErr(t testing.TB, what string, err, want error) {
 func waitSignalPending(t testing.TB, ev *Context, sigs ...syscall.Signal) {
 	t.Helper()
 	spinUntil(t, "signals to be pending", func() bool {
-		if !ev.sigPending.Load() {
+		if !ev.loop.sigPending.Load() {
 			return false
 		}
 		for _, s := range sigs {
-			if ev.sig.counts[s].Load() == 0 {
+			if ev.loop.sig.counts[s].Load() == 0 {
 				return false
 			}
 		}

@@ -8,8 +8,7 @@ type ImmediateHandler func(ev *Context, im *Immediate)
 // a later loop turn, before timers and fds.
 type Immediate struct {
 	link       ownLink
-	ev         *Context // the main context
-	wrap       *Context // the wrapper it was created through, or nil
+	ctx        *Context // the context it was created on (a wrapper or main)
 	handler    ImmediateHandler
 	prev, next *Immediate
 	scheduled  bool
@@ -20,12 +19,8 @@ type Immediate struct {
 // NewImmediate creates an immediate event owned by s
 // (tevent_create_immediate). On a freed scope it never runs.
 func (s *Scope) NewImmediate() *Immediate {
-	w := s.ev
-	im := &Immediate{ev: w.mainContext()}
-	if w != im.ev {
-		im.wrap = w
-	}
-	if s.freed || im.ev.freed {
+	im := &Immediate{ctx: s.ev}
+	if s.freed || s.ev.freed {
 		im.freed = true
 		return im
 	}
@@ -40,7 +35,7 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 	if im.freed {
 		return
 	}
-	ev := im.ev
+	ev := im.ctx.loop
 	if im.scheduled {
 		ev.unlinkImmediate(im)
 		if h == nil && ev.tracers != nil && ev.tracers.immediate != nil {
@@ -71,17 +66,12 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 
 // Context returns the context the immediate was created on (a wrapper, if
 // it was created through one).
-func (im *Immediate) Context() *Context {
-	if im.wrap != nil {
-		return im.wrap
-	}
-	return im.ev
-}
+func (im *Immediate) Context() *Context { return im.ctx }
 
 // Scheduled reports whether im is waiting to run.
 func (im *Immediate) Scheduled() bool { return im.scheduled }
 
-func (ev *Context) unlinkImmediate(im *Immediate) {
+func (ev *loop) unlinkImmediate(im *Immediate) {
 	if im.prev != nil {
 		im.prev.next = im.next
 	} else {
@@ -107,6 +97,9 @@ func (im *Immediate) Free() {
 	if im.freed {
 		return
 	}
+	if im.ctx.loop.handOver(im) {
+		return
+	}
 	disown(&im.link)
 	im.freeOwned()
 }
@@ -114,8 +107,8 @@ func (im *Immediate) Free() {
 func (im *Immediate) freeOwned() {
 	im.freed = true
 	if im.scheduled {
-		im.ev.unlinkImmediate(im)
-		if tr := im.ev.tracers; tr != nil && tr.immediate != nil {
+		im.ctx.loop.unlinkImmediate(im)
+		if tr := im.ctx.loop.tracers; tr != nil && tr.immediate != nil {
 			tr.immediate(im, EventDetach)
 		}
 	}
@@ -123,7 +116,7 @@ func (im *Immediate) freeOwned() {
 }
 
 // runImmediate runs the first scheduled immediate.
-func (ev *Context) runImmediate() {
+func (ev *loop) runImmediate() {
 	im := ev.immHead
 	ev.immHead = im.next
 	if ev.immHead != nil {
@@ -137,13 +130,16 @@ func (ev *Context) runImmediate() {
 	im.handler = nil
 	if ev.tracers != nil && ev.tracers.immediate != nil {
 		ev.tracers.immediate(im, EventBeforeHandler)
+		if im.freed || ev.freed {
+			return
+		}
 	}
 	if ev.log != nil {
 		ev.debugf(levelTrace, "tevent: run immediate event", "immediate", im)
 	}
-	if im.wrap == nil {
-		h(ev, im)
+	if im.ctx.wrap == nil {
+		h(im.ctx, im)
 	} else {
-		im.wrap.callImmediate(im, h)
+		im.ctx.callImmediate(im, h)
 	}
 }

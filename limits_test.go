@@ -132,7 +132,7 @@ func TestNofileChild(t *testing.T) {
 					}
 				} else {
 					if free == 1 && v.backend == "standard" && len(v.opts) == 0 && !usesPoll(ev) {
-						t.Errorf("standard with one descriptor free: on %T, want poll", ev.poller)
+						t.Errorf("standard with one descriptor free: on %T, want poll", kernelBackend(ev))
 					}
 					ev.Free()
 				}

@@ -116,8 +116,8 @@ func TestLoadFDEvents(t *testing.T) {
 				t.Fatalf("fd event %d ran %d times, want 2", i, c)
 			}
 		}
-		if ev.nFDEvents != 0 {
-			t.Errorf("%d fd events left after all freed themselves", ev.nFDEvents)
+		if ev.loop.nFDEvents != 0 {
+			t.Errorf("%d fd events left after all freed themselves", ev.loop.nFDEvents)
 		}
 		if err := ev.LoopWait(); err != nil {
 			t.Errorf("LoopWait with nothing left: %v", err)

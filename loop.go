@@ -2,8 +2,8 @@ package tevent
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -12,99 +12,191 @@ import (
 	"github.com/gotevent/tevent/internal/poller"
 )
 
+// loop is the state of one event loop, shared by a main context and its
+// wrappers. Everything in it is touched only by the goroutine driving the
+// loop, except the fields documented otherwise (atomics, the inbox).
+type loop struct {
+	main    *Context // the context New returned
+	backend string
+	poller  *poller.Poller
+	log     *slog.Logger
+	freed   bool // the main context is freed
+
+	// What the backend declared (poller.Caps).
+	sharedChanges bool // poll_mt: events change under a lock while the loop waits
+	regularFiles  bool // regular files and directories can be watched
+	auditClosed   bool // descriptors closed behind our back go unreported: audit them
+
+	// Loop driving. running is 1 while a loop function runs (set by
+	// compare-and-swap, which is what catches a second goroutine).
+	running      atomic.Int32
+	ownerG       atomic.Int64 // goroutine id of the driver, when recorded
+	stopReq      atomic.Bool  // Stop was called: the loop call returns ErrStopped
+	freeReq      atomic.Bool  // Free was called from another goroutine
+	inWait       atomic.Bool  // the loop's goroutine is blocked in the kernel wait
+	depth        int
+	allowNesting bool
+	nestingHook  func(ev *Context, begin bool)
+	trace        func(TracePoint)
+	proxyTurn    bool // a proxy call goes before the next immediate
+
+	// immediates, FIFO
+	immHead, immTail *Immediate
+
+	// timers
+	timers timerHeap
+	// The loop's clock (monotonic ns since clockBase), read lazily: it is
+	// invalid at the start and end of every loop call and after every
+	// kernel wait. Timer handlers' now and Context.Now come from it.
+	now      int64
+	nowValid bool
+
+	// fd events (fd.go)
+	fdTable    []*fdState
+	nFDEvents  int // FD events alive
+	nFDActive  int // of those, the ones with flags: what can fire
+	dirty      []*fdState
+	dirtySpare []*fdState
+	stateSlab  []fdState // where new fdStates come from
+	warmSink   FDFlags   // keeps warmReady's loads from being optimised away
+	ready      []poller.Event
+	readyN     int
+	readyPos   int
+	reports    []fdReport // errors to hand to events before they are disabled
+	tokenGen   uint32     // generation part of the next registration token
+	waits      uint64     // kernel waits so far
+	auditAt    int64      // when to audit registrations next (auditClosed)
+	auditEvery time.Duration
+
+	// signals
+	sigPending atomic.Bool
+	sig        *ctxSignals
+
+	// thread proxies
+	proxies  atomic.Int32 // live proxies
+	local    []proxyCall  // calls taken from the inbox, run one per turn
+	localPos int
+
+	// What other goroutines write (ThreadProxy.Schedule) sits on cache
+	// lines of its own: producers hammering the inbox's mutex and counter
+	// would otherwise keep stealing the lines of fields the loop reads
+	// every turn (false sharing).
+	_     [cacheLinePad]byte
+	inbox proxyInbox
+	_     [cacheLinePad]byte
+
+	// per-event trace callbacks (eventtrace.go); nil when none is set
+	tracers *eventTracers
+
+	// blocking work pool (gopool.go)
+	poolSize int
+	pool     *workPool
+}
+
+// cacheLinePad separates data written by different goroutines: two
+// 64-byte lines, as processors may fetch lines in adjacent pairs.
+const cacheLinePad = 128
+
 // LoopOnce waits for and handles exactly one thing, in tevent's order of
 // priority: all pending signals, else one immediate (or one call from a
 // thread proxy), else one expired timer, else one ready fd event, waiting
 // for the kernel at most until the next timer is due.
 func (ev *Context) LoopOnce() error {
+	l := ev.loop
 	if ev.freed {
 		return ErrFreed
 	}
-	if ev.main != nil {
-		return ev.wrapperLoop(func(m *Context) error { return m.LoopOnce() })
-	}
-	if !atomic.CompareAndSwapInt32(&ev.running, 0, 1) {
+	if !l.running.CompareAndSwap(0, 1) {
 		return ev.nested(false, nil)
 	}
-	ev.nowValid = false // the caller's code ran since the last loop call
-	if ev.allowNesting {
-		return ev.loopOnceRecordingOwner()
+	if ev.wrap != nil {
+		if l.allowNesting {
+			l.ownerG.Store(goid())
+		}
+		return ev.wrappedLoop(l.loopOnce)
 	}
-	defer ev.idle()
-	if ev.immHead != nil && ev.trace == nil && !ev.sigPending.Load() {
+	l.nowValid = false // the caller's code ran since the last loop call
+	if l.allowNesting {
+		l.ownerG.Store(goid())
+		defer l.release()
+		return l.loopOnce()
+	}
+	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && !l.stopReq.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
-		ev.runImmediate()
-		ev.nowValid = false
+		l.runImmediate()
+		l.nowValid = false
+		l.running.Store(0)
 		return nil
 	}
-	err := ev.loopOnce()
-	ev.nowValid = false
+	err := l.loopOnce()
+	l.nowValid = false
+	l.running.Store(0)
 	return err
 }
 
 // LoopWait runs the loop until the context has no fd, timer, signal or
 // scheduled immediate events and no live thread proxies, or an error
-// occurs. It returns nil when the context is freed by a handler.
+// occurs. It returns nil when the context is freed by a handler, and
+// ErrStopped after Stop. When events are left but none of them can ever
+// fire (fd events whose flags are all 0, with nothing else that could
+// change them), it returns an error wrapping ErrNoEvents instead of
+// waiting forever.
 func (ev *Context) LoopWait() error {
-	if ev.freed {
-		return ErrFreed
-	}
-	if ev.main != nil {
-		return ev.wrapperLoop(func(m *Context) error { return m.LoopWait() })
-	}
-	if !atomic.CompareAndSwapInt32(&ev.running, 0, 1) {
-		return ev.nested(true, nil)
-	}
-	ev.nowValid = false
-	ev.ownerG.Store(goid())
-	defer ev.release()
-	return ev.loopWait()
+	return ev.enterLoop(true, nil)
 }
 
 // LoopUntil runs the loop until finished returns true (checked before each
 // turn), the context is freed, or an error occurs. It returns ErrNoEvents
-// if nothing is left that could make finished true.
+// if nothing is left that could make finished true, and ErrStopped after
+// Stop.
 func (ev *Context) LoopUntil(finished func() bool) error {
+	return ev.enterLoop(true, finished)
+}
+
+// enterLoop runs LoopWait (finished nil) or LoopUntil.
+func (ev *Context) enterLoop(wait bool, finished func() bool) error {
+	l := ev.loop
 	if ev.freed {
 		return ErrFreed
 	}
-	if ev.main != nil {
-		return ev.wrapperLoop(func(m *Context) error { return m.LoopUntil(finished) })
+	if !l.running.CompareAndSwap(0, 1) {
+		return ev.nested(wait, finished)
 	}
-	if !atomic.CompareAndSwapInt32(&ev.running, 0, 1) {
-		return ev.nested(true, finished)
+	l.ownerG.Store(goid())
+	if ev.wrap != nil {
+		return ev.wrappedLoop(func() error { return l.run(finished) })
 	}
-	ev.nowValid = false
-	ev.ownerG.Store(goid())
-	defer ev.release()
-	return ev.loopUntil(finished)
+	l.nowValid = false
+	defer l.release()
+	return l.run(finished)
 }
 
-// loopOnceRecordingOwner is LoopOnce on a context that allows nesting:
-// it records the driving goroutine so that a nested call can be told from
-// a call from another goroutine.
-func (ev *Context) loopOnceRecordingOwner() error {
-	ev.ownerG.Store(goid())
-	defer ev.release()
-	return ev.loopOnce()
+// release ends a loop call entered with the owner recorded.
+func (l *loop) release() {
+	l.nowValid = false
+	l.ownerG.Store(0)
+	l.running.Store(0)
 }
 
-func (ev *Context) release() {
-	ev.nowValid = false
-	if ev.ownerG.Load() != 0 {
-		ev.ownerG.Store(0)
+// run is LoopWait (finished nil) or LoopUntil.
+func (l *loop) run(finished func() bool) error {
+	if finished == nil {
+		return l.loopWait()
 	}
-	ev.idle()
+	return l.loopUntil(finished)
 }
 
-func (ev *Context) loopWait() error {
-	for !ev.freed && ev.hasEvents() {
-		if err := ev.loopOnce(); err != nil {
+func (l *loop) loopWait() error {
+	for !l.freed {
+		if !l.hasEvents() {
+			return l.nothingCanFire()
+		}
+		if err := l.loopOnce(); err != nil {
 			if err == ErrNoEvents {
 				// hasEvents counted calls queued for a proxy freed
-				// since: they were dropped, and nothing is left.
-				return nil
+				// since: they were dropped. Look again.
+				continue
 			}
 			return err
 		}
@@ -112,9 +204,18 @@ func (ev *Context) loopWait() error {
 	return nil
 }
 
-func (ev *Context) loopUntil(finished func() bool) error {
-	for !ev.freed && !finished() {
-		if err := ev.loopOnce(); err != nil {
+// nothingCanFire is LoopWait's result when hasEvents is false: nil if
+// nothing is left, an error if events are left that cannot fire.
+func (l *loop) nothingCanFire() error {
+	if l.nFDEvents == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d fd events are left, none waiting for anything (flags 0, or disabled after an error) and nothing else could change that", ErrNoEvents, l.nFDEvents)
+}
+
+func (l *loop) loopUntil(finished func() bool) error {
+	for !l.freed && !finished() {
+		if err := l.loopOnce(); err != nil {
 			return err
 		}
 	}
@@ -123,15 +224,21 @@ func (ev *Context) loopUntil(finished func() bool) error {
 
 // nested handles a loop call made while the loop is already running:
 // from one of the context's handlers (nesting) or from another goroutine
-// (misuse).
+// (misuse). Nothing of the loop or a wrapper is touched before the call
+// is known to come from the loop's own goroutine.
 func (ev *Context) nested(wait bool, finished func() bool) error {
-	owner := ev.ownerG.Load()
+	l := ev.loop
+	owner := l.ownerG.Load()
 	if owner != 0 && owner != goid() {
-		ev.debugf(levelError, "tevent: context driven from two goroutines", "owner", owner)
 		return fmt.Errorf("%w: a loop function was called while goroutine %d is running this context's loop; drive each context from one goroutine and use a ThreadProxy to reach it from others", ErrConcurrentUse, owner)
 	}
-	if !ev.allowNesting {
-		ev.debugf(levelFatal, "tevent: loop function nested without AllowNesting")
+	if l.inWait.Load() {
+		// The loop's goroutine is blocked in the kernel wait: this call
+		// comes from another one.
+		return fmt.Errorf("%w: a loop function was called while another goroutine waits in this context's loop; drive each context from one goroutine and use a ThreadProxy to reach it from others", ErrConcurrentUse)
+	}
+	if !l.allowNesting {
+		l.debugf(levelFatal, "tevent: loop function nested without AllowNesting")
 		if owner == 0 {
 			return fmt.Errorf("%w: loop function called while the context's loop is running: from one of its own handlers (call AllowNesting to permit that) or from another goroutine (%w)", ErrNesting, ErrConcurrentUse)
 		}
@@ -142,79 +249,109 @@ func (ev *Context) nested(wait bool, finished func() bool) error {
 		// AllowNesting was called.
 		return fmt.Errorf("%w: loop function called while the context's loop is running, from a handler entered before AllowNesting or from another goroutine (%w)", ErrNesting, ErrConcurrentUse)
 	}
-	ev.depth++
-	ev.nowValid = false
-	if ev.nestingHook != nil {
-		ev.nestingHook(ev, true)
+	if ev.wrap != nil {
+		if !ev.PushUse() {
+			return errUseRefused(ev)
+		}
+		defer func() {
+			if !ev.freed {
+				ev.PopUse()
+			}
+		}()
+	}
+	l.depth++
+	l.nowValid = false
+	if l.nestingHook != nil {
+		l.nestingHook(ev, true)
 	}
 	var err error
 	switch {
 	case finished != nil:
-		err = ev.loopUntil(finished)
+		err = l.loopUntil(finished)
 	case wait:
-		err = ev.loopWait()
+		err = l.loopWait()
 	default:
-		err = ev.loopOnce()
+		err = l.loopOnce()
 	}
-	ev.nowValid = false // the outer handler resumes later
-	if ev.nestingHook != nil && !ev.freed {
-		ev.nestingHook(ev, false)
+	l.nowValid = false // the outer handler resumes later
+	if l.nestingHook != nil && !l.freed {
+		l.nestingHook(ev, false)
 	}
-	ev.depth--
+	l.depth--
 	return err
 }
 
 // hasEvents reports whether anything is left that LoopWait waits for.
-func (ev *Context) hasEvents() bool {
-	return ev.immHead != nil || ev.timers.live > 0 || ev.nFDEvents > 0 ||
-		(ev.sig != nil && ev.sig.n > 0) || ev.proxies.Load() > 0 ||
-		ev.inbox.queued.Load() > 0 || ev.localPos < len(ev.local)
+func (l *loop) hasEvents() bool {
+	return l.immHead != nil || l.timers.live > 0 || l.nFDActive > 0 || len(l.reports) > 0 ||
+		(l.sig != nil && l.sig.n > 0) || l.proxies.Load() > 0 ||
+		l.inbox.queued.Load() > 0 || l.localPos < len(l.local) ||
+		(l.sharedChanges && l.nFDEvents > 0) || l.stopReq.Load() || l.freeReq.Load()
 }
 
-func (ev *Context) loopOnce() error {
-	if ev.trace == nil {
-		return ev.runOne()
+func (l *loop) loopOnce() error {
+	if l.trace == nil {
+		return l.runOne()
 	}
-	ev.trace(TraceBeforeLoopOnce)
-	err := ev.runOne()
-	if !ev.freed && ev.trace != nil {
-		ev.trace(TraceAfterLoopOnce)
+	l.trace(TraceBeforeLoopOnce)
+	if l.freed {
+		return nil
+	}
+	err := l.runOne()
+	if !l.freed && l.trace != nil {
+		l.trace(TraceAfterLoopOnce)
 	}
 	return err
 }
 
 // runOne handles exactly one thing, waiting as long as needed.
-func (ev *Context) runOne() error {
+func (l *loop) runOne() error {
 	for {
-		if ev.sigPending.Load() {
-			ev.sigPending.Store(false)
-			if ev.runSignals() {
+		if l.freeReq.Load() {
+			l.main.Free()
+			return nil
+		}
+		if l.stopReq.Load() && l.stopReq.Swap(false) {
+			return ErrStopped
+		}
+		if l.sigPending.Load() {
+			l.sigPending.Store(false)
+			if l.runSignals() {
 				return nil
 			}
 		}
-		if ev.immHead != nil {
-			ev.runImmediate()
+		proxies := l.localPos < len(l.local) || l.inbox.queued.Load() != 0
+		if l.immHead != nil && !(proxies && l.proxyTurn) {
+			// Immediates and proxy calls take turns: a self-rescheduling
+			// immediate cannot starve calls from other goroutines.
+			l.runImmediate()
+			l.proxyTurn = true
 			return nil
 		}
-		if (ev.localPos < len(ev.local) || ev.inbox.queued.Load() != 0) && ev.runProxyCall() {
+		if proxies && l.runProxyCall() {
+			l.proxyTurn = false
 			return nil
 		}
-		if ev.timers.live > 0 && ev.runTimer() {
+		if l.immHead != nil {
+			l.runImmediate()
 			return nil
 		}
-		if (ev.readyPos < ev.readyN || len(ev.refused) > 0) && ev.dispatchFD() {
+		if l.timers.live > 0 && l.runTimer() {
 			return nil
 		}
-		if ev.freed {
+		if (l.readyPos < l.readyN || len(l.reports) > 0) && l.dispatchFD() {
 			return nil
 		}
-		if !ev.hasEvents() {
+		if l.freed {
+			return nil
+		}
+		if !l.hasEvents() {
 			return ErrNoEvents
 		}
-		if err := ev.wait(); err != nil {
+		if err := l.wait(); err != nil {
 			return err
 		}
-		if ev.freed {
+		if l.freed {
 			return nil
 		}
 	}
@@ -222,90 +359,55 @@ func (ev *Context) runOne() error {
 
 // wait applies pending fd changes and waits in the kernel until an fd is
 // ready, the next timer is due, or another goroutine wakes the loop.
-func (ev *Context) wait() error {
-	// A new turn: readiness reported from here on (by the kernel, or a
-	// refusal below) is for events added before this point.
-	ev.waits++
-	if len(ev.dirty) > 0 {
-		ev.applyFDChanges()
-		if len(ev.refused) > 0 {
+func (l *loop) wait() error {
+	// A new turn: readiness reported from here on is for registrations
+	// made before this point.
+	l.waits++
+	if len(l.dirty) > 0 {
+		l.applyFDChanges()
+		if len(l.reports) > 0 {
 			// The kernel refused an fd: report that before waiting.
 			return nil
 		}
 	}
 	timeout := time.Duration(-1)
-	if top := ev.timers.peek(); top != nil {
-		ev.now, ev.nowValid = monoNow(), true
-		d := top.when - ev.now
-		if d < 0 {
-			d = 0
-		}
-		timeout = time.Duration(d)
+	if top := l.timers.peek(); top != nil {
+		l.now, l.nowValid = monoNow(), true
+		timeout = time.Duration(max(top.when-l.now, 0))
 	}
-	ev.sleeping.Store(1)
-	if ev.inbox.queued.Load() != 0 || ev.sigPending.Load() {
+	if l.auditClosed && l.poller.Registered() > 0 {
+		timeout = l.auditTimeout(timeout)
+	}
+	l.poller.BeginWait()
+	if l.inbox.queued.Load() != 0 || l.sigPending.Load() || l.stopReq.Load() || l.freeReq.Load() {
 		timeout = 0
 	}
-	if ev.trace != nil {
-		ev.trace(TraceBeforeWait)
+	if l.trace != nil {
+		l.trace(TraceBeforeWait)
+		if l.freed {
+			return nil
+		}
 	}
-	n, err := ev.poller.Wait(ev.ready, timeout)
-	ev.sleeping.Store(0)
-	ev.nowValid = false // the clock moved while we waited
-	if ev.trace != nil && !ev.freed {
-		ev.trace(TraceAfterWait)
+	l.inWait.Store(true)
+	n, err := l.poller.Wait(l.ready, timeout)
+	l.inWait.Store(false)
+	if l.trace != nil && !l.freed {
+		l.trace(TraceAfterWait)
 	}
-	if ev.freed {
+	l.nowValid = false // the clock moved while we waited
+	if l.freed {
 		return nil
 	}
-	ev.readyN, ev.readyPos = n, 0
+	l.readyN, l.readyPos = n, 0
 	if n > 1 {
-		ev.warmReady(n)
+		l.warmReady(n)
 	}
 	if err != nil {
-		if ev.standard && errors.Is(err, poller.ErrFatal) {
-			fbErr := ev.fallBackToPoll(err)
-			if fbErr == nil {
-				return nil
-			}
-			err = fmt.Errorf("%w; %w", err, fbErr)
-		}
-		ev.debugf(levelFatal, "tevent: kernel wait failed", "backend", ev.backend, "error", err)
-		return fmt.Errorf("tevent: %s wait: %w", ev.backend, err)
+		l.debugf(levelFatal, "tevent: kernel wait failed", "backend", l.backend, "error", err)
+		return fmt.Errorf("tevent: %s wait: %w", l.backend, err)
 	}
-	return nil
-}
-
-// fallBackToPoll replaces a failed epoll with poll for the rest of the
-// context's life ("standard" backend); every fd is registered again, so no
-// event is lost. It returns why it could not, or nil.
-func (ev *Context) fallBackToPoll(cause error) error {
-	p, err := newFallbackPoller()
-	if err != nil {
-		ev.debugf(levelFatal, "tevent: cannot fall back to poll", "error", err)
-		return fmt.Errorf("falling back to poll: %w", err)
-	}
-	ev.debugf(levelWarning, "tevent: epoll failed, falling back to poll", "error", cause)
-	ev.inbox.mu.Lock()
-	old := ev.poller
-	ev.poller = p
-	ev.standard = false
-	ev.inbox.mu.Unlock()
-	old.Close()
-	// Wake-ups aimed at the old poller may be lost: poll once without
-	// blocking on the next wait.
-	p.Wake()
-	ev.readyN, ev.readyPos = 0, 0
-	for _, st := range ev.fdTable {
-		if st == nil {
-			continue
-		}
-		st.kmask = 0
-		st.failed = false
-		if !st.dirty {
-			st.dirty = true
-			ev.dirty = append(ev.dirty, st)
-		}
+	if n == 0 && l.auditClosed && l.auditAt != 0 && monoNow() >= l.auditAt {
+		l.audit()
 	}
 	return nil
 }
@@ -322,4 +424,25 @@ func goid() int64 {
 	}
 	id, _ := strconv.ParseInt(string(b), 10, 64)
 	return id
+}
+
+// Stop makes the loop function running on the context (or, if none is,
+// the next one called) return ErrStopped, once, after the handler now
+// running returns. It is safe from any goroutine and from handlers.
+// Nothing is freed or lost: everything registered stays, and calling a
+// loop function again goes on where the loop stopped.
+func (ev *Context) Stop() {
+	l := ev.loop
+	l.stopReq.Store(true)
+	l.wake()
+}
+
+// wake wakes the loop if it waits. Safe from any goroutine.
+func (l *loop) wake() {
+	in := &l.inbox
+	in.mu.Lock()
+	if !in.closed {
+		l.poller.Wake()
+	}
+	in.mu.Unlock()
 }

@@ -1,6 +1,7 @@
 package tevent
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -8,21 +9,32 @@ import (
 // ThreadProxy lets any goroutine schedule calls onto a context's loop
 // (tevent_thread_proxy / tevent_threaded_context). Calls run on the loop's
 // goroutine as immediate-priority work, one per LoopOnce, in the order each
-// sending goroutine made them. A live proxy is an event source: it keeps
-// LoopWait running.
+// sending goroutine made them; they take turns with immediates, so a busy
+// chain of immediates cannot starve them. A live proxy is an event source:
+// it keeps LoopWait running.
+//
+// Tevent's "ownership hand-over" of the data a call works on is, with Go
+// closures, this: fn captures variables, not values. Whatever fn reads or
+// writes belongs to the loop's goroutine from the moment Schedule is
+// called; the sending goroutine must not touch it again (copy values into
+// local variables before Schedule if it still needs them), or the two
+// goroutines race.
 type ThreadProxy struct {
 	link  ownLink
-	ev    *Context
+	ctx   *Context
 	freed atomic.Bool
 }
 
+// proxyCall is one entry of the inbox: a call of a proxy, or (fn nil) the
+// loop's own work handed over by another goroutine: freeing item.
 type proxyCall struct {
-	tp *ThreadProxy
-	fn func(ev *Context)
+	tp   *ThreadProxy
+	fn   func(ev *Context)
+	item owned
 }
 
-// proxyInbox is the multi-producer queue between Schedule and the loop.
-// The loop holds mu only to swap the slice out, never while running
+// proxyInbox is the multi-producer queue between other goroutines and the
+// loop. The loop holds mu only to swap the slice out, never while running
 // handlers.
 type proxyInbox struct {
 	mu     sync.Mutex
@@ -32,16 +44,25 @@ type proxyInbox struct {
 }
 
 // NewThreadProxy creates a proxy owned by the context. It fails with
-// ErrFreed on a freed context.
+// ErrFreed on a freed context, and with ErrConcurrentUse when called from
+// another goroutine while the context's loop waits: create proxies on the
+// goroutine that drives the context, before handing them to others.
 func (ev *Context) NewThreadProxy() (*ThreadProxy, error) {
-	m := ev.mainContext()
-	if ev.freed || m.freed {
-		return nil, ErrFreed
+	l := ev.loop
+	if ev.freed || l.freed {
+		return nil, ev.Scope.freedError("NewThreadProxy")
 	}
-	tp := &ThreadProxy{ev: m}
-	m.proxies.Add(1)
+	if err := l.foreign("NewThreadProxy"); err != nil {
+		return nil, err
+	}
+	return l.newProxy(ev), nil
+}
+
+func (l *loop) newProxy(ev *Context) *ThreadProxy {
+	tp := &ThreadProxy{ctx: ev}
+	l.proxies.Add(1)
 	ev.Scope.adopt(&tp.link, tp)
-	return tp, nil
+	return tp
 }
 
 // Schedule queues fn to run on the proxy's context loop. It is safe from
@@ -54,83 +75,144 @@ func (tp *ThreadProxy) Schedule(fn func(ev *Context)) error {
 	if fn == nil {
 		panic("tevent: ThreadProxy.Schedule called with a nil function")
 	}
-	ev := tp.ev
-	in := &ev.inbox
+	l := tp.ctx.loop
+	in := &l.inbox
 	in.mu.Lock()
 	if in.closed || tp.freed.Load() {
 		in.mu.Unlock()
 		return ErrProxyFreed
 	}
-	in.calls = append(in.calls, proxyCall{tp, fn})
+	in.calls = append(in.calls, proxyCall{tp: tp, fn: fn})
 	in.queued.Store(int32(len(in.calls)))
-	if ev.sleeping.Load() == 1 && ev.sleeping.CompareAndSwap(1, 0) {
-		ev.poller.Wake()
-	}
+	l.poller.Wake()
 	in.mu.Unlock()
 	return nil
 }
 
-// notify wakes the loop if it is waiting in the kernel. Safe from any
-// goroutine.
-func (ev *Context) notify() {
-	if ev.sleeping.Load() == 1 && ev.sleeping.CompareAndSwap(1, 0) {
-		ev.inbox.mu.Lock()
-		if !ev.inbox.closed {
-			ev.poller.Wake()
-		}
-		ev.inbox.mu.Unlock()
-	}
-}
-
 // Free frees the proxy: later Schedule calls return ErrProxyFreed and
-// calls not yet run are dropped. Call it on the loop's goroutine (or let
-// the context's Free do it); Schedule may race with it from anywhere.
+// calls not yet run are dropped. It may be called from any goroutine,
+// including while the loop waits: a loop whose last event source was the
+// proxy then returns from LoopWait.
 func (tp *ThreadProxy) Free() {
-	if tp.freed.Load() {
+	l := tp.ctx.loop
+	in := &l.inbox
+	in.mu.Lock()
+	if tp.freed.Swap(true) {
+		in.mu.Unlock()
 		return
 	}
-	disown(&tp.link)
-	tp.freeOwned()
+	l.proxies.Add(-1)
+	if !in.closed {
+		// Unlinking it from its scope is the loop's work: hand it over.
+		in.calls = append(in.calls, proxyCall{item: tp})
+		in.queued.Store(int32(len(in.calls)))
+		l.poller.Wake()
+	}
+	in.mu.Unlock()
 }
 
+// freeOwned is called when the proxy's scope is freed, on the loop.
 func (tp *ThreadProxy) freeOwned() {
-	ev := tp.ev
-	ev.inbox.mu.Lock()
+	l := tp.ctx.loop
+	l.inbox.mu.Lock()
 	if !tp.freed.Swap(true) {
-		ev.proxies.Add(-1)
+		l.proxies.Add(-1)
 	}
-	ev.inbox.mu.Unlock()
+	l.inbox.mu.Unlock()
 }
 
 // Freed reports whether the proxy has been freed.
 func (tp *ThreadProxy) Freed() bool { return tp.freed.Load() }
 
+// handOver hands the free of item to the loop when it is called from
+// another goroutine while the loop waits in the kernel (a misuse that
+// would otherwise race with the loop): the loop frees item on its next
+// turn, and the misuse is logged. It reports whether it handed over.
+func (l *loop) handOver(item owned) bool {
+	if _, ctx := item.(*Context); !ctx && (!l.inWait.Load() || l.sharedChanges) {
+		return false
+	}
+	in := &l.inbox
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return true
+	}
+	in.calls = append(in.calls, proxyCall{item: item})
+	in.queued.Store(int32(len(in.calls)))
+	l.poller.Wake()
+	in.mu.Unlock()
+	l.debugf(levelWarning, "tevent: Free called from another goroutine while the loop waits; handed over to the loop", "item", fmt.Sprintf("%T", item))
+	return true
+}
+
+// foreign reports a call that may only be made on the loop's goroutine,
+// made while that goroutine is blocked in the kernel wait.
+func (l *loop) foreign(what string) error {
+	if l.inWait.Load() && !l.sharedChanges {
+		return fmt.Errorf("%w: %s called from another goroutine while the loop waits in it; call it on the goroutine that drives the context, or reach that goroutine through a ThreadProxy", ErrConcurrentUse, what)
+	}
+	return nil
+}
+
+// mustBeLoopGoroutine is foreign for calls that cannot return an error.
+func (l *loop) mustBeLoopGoroutine(what string) {
+	if err := l.foreign(what); err != nil {
+		panic(err.Error())
+	}
+}
+
 // runProxyCall runs one queued call, taking a new batch from the inbox
-// when the local one is used up. It reports whether a call ran.
-func (ev *Context) runProxyCall() bool {
+// when the local one is used up. It reports whether a call ran. Frees
+// handed over by other goroutines are done on the way and do not count.
+func (l *loop) runProxyCall() bool {
 	for {
-		if ev.localPos >= len(ev.local) {
-			if ev.inbox.queued.Load() == 0 {
+		if l.localPos >= len(l.local) {
+			if l.inbox.queued.Load() == 0 {
 				return false
 			}
-			in := &ev.inbox
-			old := ev.local
+			in := &l.inbox
+			old := l.local
 			clear(old)
 			in.mu.Lock()
-			ev.local = in.calls
+			l.local = in.calls
 			in.calls = old[:0]
 			in.queued.Store(0)
 			in.mu.Unlock()
-			ev.localPos = 0
+			l.localPos = 0
 			continue
 		}
-		c := ev.local[ev.localPos]
-		ev.local[ev.localPos] = proxyCall{}
-		ev.localPos++
+		c := l.local[l.localPos]
+		l.local[l.localPos] = proxyCall{}
+		l.localPos++
+		if c.fn == nil {
+			l.freeHandedOver(c.item)
+			continue
+		}
 		if c.tp.freed.Load() {
 			continue
 		}
-		c.fn(ev)
+		c.fn(c.tp.ctx)
 		return true
+	}
+}
+
+// freeHandedOver frees item on the loop: a handle another goroutine freed.
+func (l *loop) freeHandedOver(item owned) {
+	switch it := item.(type) {
+	case *ThreadProxy:
+		disown(&it.link) // already marked freed by Free
+	case *FD:
+		it.Free()
+	case *Timer:
+		it.Free()
+	case *Immediate:
+		it.Free()
+	case *Signal:
+		it.Free()
+	case *Scope:
+		it.Free()
+	case *Context:
+		it.Free()
 	}
 }

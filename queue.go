@@ -50,7 +50,7 @@ func (q *Queue) traceEntry(e *QueueEntry, p EventTracePoint) {
 	if q.ev == nil {
 		return
 	}
-	if tr := q.ev.mainContext().tracers; tr != nil && tr.queue != nil {
+	if tr := q.ev.loop.tracers; tr != nil && tr.queue != nil {
 		tr.queue(e, p)
 	}
 }
@@ -64,7 +64,7 @@ func (s *Scope) NewQueue(name string) *Queue {
 	if s.freed || s.ev == nil || s.ev.freed {
 		q.freed = true
 		q.running = false
-		q.im = &Immediate{ev: s.ev, freed: true}
+		q.im = &Immediate{ctx: s.ev, freed: true}
 		return q
 	}
 	q.im = s.NewImmediate()

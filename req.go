@@ -660,7 +660,7 @@ func (pq *postQueue) push(ev *Context, r AnyReq) {
 	if pq.im == nil {
 		// The main context's own immediate: one made through a wrapper
 		// would run inside its hooks and die with it.
-		pq.im = ev.mainContext().NewImmediate()
+		pq.im = ev.loop.main.NewImmediate()
 		pq.run = pq.deliverNext
 	}
 	if !pq.im.Scheduled() {

@@ -2,6 +2,7 @@ package tevent
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 )
 
@@ -52,6 +53,23 @@ type Scope struct {
 
 func (s *Scope) init(ev *Context) {
 	s.ev = ev
+}
+
+// Owner is what can own requests and the other things made by NewReq, Go
+// and Wakeup: a *Scope, or a *Context, which stands for its root scope.
+// It cannot be implemented outside this package.
+type Owner interface {
+	ownerScope() *Scope
+}
+
+func (s *Scope) ownerScope() *Scope { return s }
+
+// freedError is the error of an operation on a freed scope or context.
+func (s *Scope) freedError(what string) error {
+	if s.ev.freed {
+		return fmt.Errorf("%w: %s on a freed context", ErrFreed, what)
+	}
+	return fmt.Errorf("%w: %s on a freed scope", ErrFreed, what)
 }
 
 // adopt makes item (whose link is l) the newest child of s. The caller
@@ -137,6 +155,9 @@ func (s *Scope) Free() {
 	}
 	if s.ev != nil && &s.ev.Scope == s {
 		s.ev.Free()
+		return
+	}
+	if s.ev.loop.handOver(s) {
 		return
 	}
 	disown(&s.link)

@@ -39,8 +39,7 @@ type SignalHandler func(ev *Context, se *Signal, signum syscall.Signal, count in
 // Signal is a signal event (tevent_signal).
 type Signal struct {
 	link    ownLink
-	ev      *Context // the main context
-	wrap    *Context // the wrapper it was added through, or nil
+	ctx     *Context // the context it was added through (a wrapper or main)
 	handler SignalHandler
 	sig     syscall.Signal
 	flags   SignalFlags
@@ -69,7 +68,7 @@ type sigWatcher struct {
 	ch       chan os.Signal
 	stop     chan struct{}
 	exited   chan struct{}
-	contexts []*Context
+	contexts []*loop
 }
 
 func validSignal(sig syscall.Signal) bool {
@@ -94,10 +93,12 @@ func (s *Scope) AddSignal(sig syscall.Signal, flags SignalFlags, h SignalHandler
 	if h == nil {
 		panic("tevent: AddSignal called with a nil SignalHandler")
 	}
-	w := s.ev
-	ev := w.mainContext()
-	if s.freed || ev.freed {
-		return nil, ErrFreed
+	if s.freed || s.ev.freed {
+		return nil, s.freedError("AddSignal")
+	}
+	ev := s.ev.loop
+	if err := ev.foreign("AddSignal"); err != nil {
+		return nil, err
 	}
 	if !validSignal(sig) {
 		return nil, fmt.Errorf("%w: %d", ErrSignal, int(sig))
@@ -105,10 +106,7 @@ func (s *Scope) AddSignal(sig syscall.Signal, flags SignalFlags, h SignalHandler
 	if ev.sig == nil {
 		ev.sig = &ctxSignals{}
 	}
-	se := &Signal{ev: ev, handler: h, sig: sig, flags: flags}
-	if w != ev {
-		se.wrap = w
-	}
+	se := &Signal{ctx: s.ev, handler: h, sig: sig, flags: flags}
 	cs := ev.sig
 	if len(cs.events[sig]) == 0 {
 		cs.counts[sig].Store(0)
@@ -123,7 +121,7 @@ func (s *Scope) AddSignal(sig syscall.Signal, flags SignalFlags, h SignalHandler
 	return se, nil
 }
 
-func watchSignal(ev *Context, sig syscall.Signal) {
+func watchSignal(ev *loop, sig syscall.Signal) {
 	sigHub.mu.Lock()
 	defer sigHub.mu.Unlock()
 	w := sigHub.watchers[sig]
@@ -140,7 +138,7 @@ func watchSignal(ev *Context, sig syscall.Signal) {
 	w.contexts = append(w.contexts, ev)
 }
 
-func unwatchSignal(ev *Context, sig syscall.Signal) {
+func unwatchSignal(ev *loop, sig syscall.Signal) {
 	sigHub.mu.Lock()
 	w := sigHub.watchers[sig]
 	if w == nil {
@@ -175,7 +173,7 @@ func (w *sigWatcher) run(sig syscall.Signal) {
 			for _, ev := range w.contexts {
 				ev.sig.counts[sig].Add(1)
 				ev.sigPending.Store(true)
-				ev.notify()
+				ev.wake()
 			}
 			sigHub.mu.Unlock()
 		}
@@ -199,25 +197,24 @@ func (se *Signal) Free() {
 	if se.freed {
 		return
 	}
+	if se.ctx.loop.handOver(se) {
+		return
+	}
 	disown(&se.link)
 	se.freeOwned()
 }
 
 // Context returns the context the event was added to (a wrapper, if it
 // was added through one).
-func (se *Signal) Context() *Context {
-	if se.wrap != nil {
-		return se.wrap
-	}
-	return se.ev
-}
+func (se *Signal) Context() *Context { return se.ctx }
 
 func (se *Signal) freeOwned() {
 	se.freed = true
-	if tr := se.ev.tracers; tr != nil && tr.signal != nil {
+	ev := se.ctx.loop
+	if tr := ev.tracers; tr != nil && tr.signal != nil {
 		tr.signal(se, EventDetach)
 	}
-	cs := se.ev.sig
+	cs := ev.sig
 	list := cs.events[se.sig]
 	for i, e := range list {
 		if e == se {
@@ -230,14 +227,14 @@ func (se *Signal) freeOwned() {
 	cs.n--
 	if len(cs.events[se.sig]) == 0 {
 		cs.events[se.sig] = nil
-		unwatchSignal(se.ev, se.sig)
+		unwatchSignal(ev, se.sig)
 		cs.counts[se.sig].Store(0)
 	}
 }
 
 // runSignals calls the handlers of every signal that arrived. It reports
 // whether any handler ran.
-func (ev *Context) runSignals() bool {
+func (ev *loop) runSignals() bool {
 	cs := ev.sig
 	if cs == nil {
 		return false
@@ -261,11 +258,17 @@ func (ev *Context) runSignals() bool {
 			ran = true
 			if ev.tracers != nil && ev.tracers.signal != nil {
 				ev.tracers.signal(se, EventBeforeHandler)
+				if ev.freed {
+					return true
+				}
+				if se.freed {
+					continue
+				}
 			}
-			if se.wrap == nil {
-				se.handler(ev, se, syscall.Signal(sig), int(count), nil)
+			if se.ctx.wrap == nil {
+				se.handler(se.ctx, se, syscall.Signal(sig), int(count), nil)
 			} else {
-				se.wrap.callSignal(se, syscall.Signal(sig), int(count))
+				se.ctx.callSignal(se, syscall.Signal(sig), int(count))
 			}
 			if ev.freed {
 				return true

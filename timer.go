@@ -28,22 +28,16 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 	if h == nil {
 		panic("tevent: AddTimer called with a nil TimerHandler")
 	}
-	w := s.ev
-	ev := w.mainContext()
-	t := &Timer{ctx: w, handler: h}
-	if s.freed || ev.freed {
+	t := &Timer{ctx: s.ev, handler: h}
+	if s.freed || s.ev.freed {
 		t.freed = true
 		return t
 	}
+	ev := s.ev.loop
+	ev.mustBeLoopGoroutine("AddTimer")
 	t.armed = true
 	ev.timers.push(t, toMono(at))
-	if s != &ev.Scope {
-		s.adopt(&t.link, t)
-	}
-	// Timers of the context itself are not entered in its child table:
-	// the heap already holds them, and Context.Free frees them from there,
-	// before its other children and most recently armed first (only a
-	// timer trace callback can see that order).
+	s.adopt(&t.link, t)
 	if ev.tracers != nil && ev.tracers.timer != nil {
 		ev.tracers.timer(t, EventAttach)
 	}
@@ -60,7 +54,7 @@ func (t *Timer) Update(at time.Time) {
 	if t.freed || (!t.armed && !t.firing) {
 		return
 	}
-	ev := t.ctx.mainContext()
+	ev := t.ctx.loop
 	if ev.freed {
 		// Its context is freed, or being freed (from a handler or a
 		// trace callback): it must not be armed again.
@@ -87,6 +81,9 @@ func (t *Timer) Free() {
 	if t.freed {
 		return
 	}
+	if t.ctx.loop.handOver(t) {
+		return
+	}
 	disown(&t.link)
 	t.freeOwned()
 }
@@ -95,7 +92,7 @@ func (t *Timer) freeOwned() {
 	wasLive := t.armed || t.firing
 	t.freed = true
 	t.firing = false
-	ev := t.ctx.mainContext()
+	ev := t.ctx.loop
 	if t.armed {
 		t.armed = false
 		ev.timers.disarm(t)
@@ -110,7 +107,7 @@ func (t *Timer) freeOwned() {
 
 // detached reports that t is gone: to the timer trace callback and the
 // debug log.
-func (t *Timer) detached(ev *Context, msg string) {
+func (t *Timer) detached(ev *loop, msg string) {
 	if tr := ev.tracers; tr != nil && tr.timer != nil {
 		tr.timer(t, EventDetach)
 	}
@@ -125,7 +122,7 @@ func (t *Timer) Context() *Context { return t.ctx }
 
 // runTimer fires the earliest timer if it has expired. It reports whether
 // a handler ran.
-func (ev *Context) runTimer() bool {
+func (ev *loop) runTimer() bool {
 	top := ev.timers.peek()
 	if top == nil {
 		return false
@@ -142,9 +139,12 @@ func (ev *Context) runTimer() bool {
 	now := fromMono(ev.now) // what ev.Now() returns in the handler
 	if ev.tracers != nil && ev.tracers.timer != nil {
 		ev.tracers.timer(t, EventBeforeHandler)
+		if !t.firing || ev.freed {
+			return true // freed (or re-armed) by the trace callback
+		}
 	}
-	if t.ctx == ev {
-		t.handler(ev, t, now)
+	if t.ctx.wrap == nil {
+		t.handler(t.ctx, t, now)
 	} else {
 		t.ctx.callTimer(t, now)
 	}
@@ -156,15 +156,4 @@ func (ev *Context) runTimer() bool {
 		t.detached(ev, "tevent: ending timer event")
 	}
 	return true
-}
-
-// freeRootTimers frees the timers the context itself owns, which only the
-// heap knows (see AddTimer), most recently armed first. A trace callback
-// may free others meanwhile.
-func (ev *Context) freeRootTimers() {
-	for _, t := range ev.timers.armedNewestFirst() {
-		if t.link.owner == nil && !t.freed {
-			t.freeOwned()
-		}
-	}
 }

@@ -514,10 +514,10 @@ func TestTimerEdgeRenumberThroughLoop(t *testing.T) {
 		t.Fatal(failure)
 	}
 	if len(live) > 0 {
-		t.Fatalf("%d timers never fired (live=%d)", len(live), ev.timers.live)
+		t.Fatalf("%d timers never fired (live=%d)", len(live), ev.loop.timers.live)
 	}
-	if ev.timers.live != 0 {
-		t.Fatalf("heap live=%d after all fired", ev.timers.live)
+	if ev.loop.timers.live != 0 {
+		t.Fatalf("heap live=%d after all fired", ev.loop.timers.live)
 	}
 	if nextID < 1000 || fires < 1000 {
 		t.Fatalf("test exercised too little: %d added, %d fired", nextID, fires)
@@ -550,7 +550,7 @@ func TestTimerEdgeSlotReuseStaleEntry(t *testing.T) {
 	ev.AddTimer(at, func(*Context, *Timer, time.Time) { got = append(got, "c") })
 	_ = a
 	stop := time.Now().Add(testTimeout)
-	for ev.timers.live > 0 && time.Now().Before(stop) {
+	for ev.loop.timers.live > 0 && time.Now().Before(stop) {
 		loopOnce(t, ev)
 	}
 	if s := strings.Join(got, ""); s != "acd" {
@@ -606,7 +606,7 @@ func TestTimerEdgeWrapperTimers(t *testing.T) {
 	// which m3 frees.
 	dead.Free()
 	stop := time.Now().Add(testTimeout)
-	for ev.timers.live > 0 && time.Now().Before(stop) {
+	for ev.loop.timers.live > 0 && time.Now().Before(stop) {
 		loopOnce(t, ev)
 	}
 	want := "m1 < w1 > m2 < w1 > m3"

@@ -21,8 +21,8 @@ func TestTimerHeapCompactToEmpty(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		tm.Update(time.Now().Add(time.Hour))
 	}
-	if ev.timers.live != 1 || len(ev.timers.h) > 66 {
-		t.Fatalf("after 200 updates: live=%d entries=%d", ev.timers.live, len(ev.timers.h))
+	if ev.loop.timers.live != 1 || len(ev.loop.timers.h) > 66 {
+		t.Fatalf("after 200 updates: live=%d entries=%d", ev.loop.timers.live, len(ev.loop.timers.h))
 	}
 	tm.Update(time.Now().Add(-time.Second))
 	loopOnce(t, ev)
@@ -88,8 +88,8 @@ func TestTimerHeapRenumber(t *testing.T) {
 	})
 	// Checked before looping: a heap that lost its live entries would
 	// leave the loop waiting for nothing.
-	if got := len(ev.timers.armedNewestFirst()); got != len(want) || ev.timers.live != len(want) {
-		t.Fatalf("after renumbering: %d armed entries, live=%d, want %d", got, ev.timers.live, len(want))
+	if got := len(ev.loop.timers.armedNewestFirst()); got != len(want) || ev.loop.timers.live != len(want) {
+		t.Fatalf("after renumbering: %d armed entries, live=%d, want %d", got, ev.loop.timers.live, len(want))
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(fired) < len(want) && time.Now().Before(deadline) {
@@ -98,7 +98,7 @@ func TestTimerHeapRenumber(t *testing.T) {
 	if !slices.Equal(fired, want) {
 		t.Fatalf("fired %v\nwant  %v", fired, want)
 	}
-	if ev.timers.live != 0 {
-		t.Fatalf("live=%d after all fired", ev.timers.live)
+	if ev.loop.timers.live != 0 {
+		t.Fatalf("live=%d after all fired", ev.loop.timers.live)
 	}
 }

@@ -32,8 +32,8 @@ func (p TracePoint) String() string {
 // SetTraceCallback sets fn to be called at each TracePoint; nil resets it
 // (tevent_set_trace_callback). The poll_mt pattern uses it to release a
 // lock around the kernel wait.
-func (ev *Context) SetTraceCallback(fn func(TracePoint)) { ev.mainContext().trace = fn }
+func (ev *Context) SetTraceCallback(fn func(TracePoint)) { ev.loop.trace = fn }
 
 // TraceCallback returns the current trace callback, so that a component
 // can chain to the one it replaces (tevent_get_trace_callback).
-func (ev *Context) TraceCallback() func(TracePoint) { return ev.mainContext().trace }
+func (ev *Context) TraceCallback() func(TracePoint) { return ev.loop.trace }

@@ -33,9 +33,17 @@ type WrapperHooks struct {
 	AfterSignalHandler  func(wrap *Context, se *Signal, signum syscall.Signal, count int)
 }
 
-// errUseRefused is returned by loop functions on a wrapper whose BeforeUse
-// hook refused.
-var errUseRefused = fmt.Errorf("tevent: wrapper refused use")
+// wrapper is what a wrapper context has beyond the shared loop.
+type wrapper struct {
+	hooks WrapperHooks
+	uses  int
+}
+
+// errUseRefused is the error of a loop function on a wrapper whose
+// BeforeUse hook refused.
+func errUseRefused(w *Context) error {
+	return fmt.Errorf("%w: wrapper %q refused use", ErrUseRefused, w.wrap.hooks.Name)
+}
 
 // NewWrapper creates a wrapper context (tevent_context_wrapper_create): it
 // shares ev's loop (SameLoop reports true) and calls hooks around every
@@ -44,23 +52,22 @@ var errUseRefused = fmt.Errorf("tevent: wrapper refused use")
 // not ev; freeing ev frees the wrapper. A wrapper of a wrapper wraps the
 // same main context.
 func (ev *Context) NewWrapper(hooks WrapperHooks) (*Context, error) {
-	m := ev.mainContext()
-	if ev.freed || m.freed {
-		return nil, ErrFreed
+	l := ev.loop
+	if ev.freed || l.freed {
+		return nil, ev.Scope.freedError("NewWrapper")
 	}
-	h := hooks
-	w := &Context{main: m, hooks: &h, backend: m.backend, log: m.log}
+	w := &Context{loop: l, wrap: &wrapper{hooks: hooks}}
 	w.Scope.init(w)
 	ev.Scope.adopt(&w.Scope.link, w)
-	m.debugf(levelTrace, "tevent: wrapper created", "name", h.Name)
+	l.debugf(levelTrace, "tevent: wrapper created", "name", hooks.Name)
 	return w, nil
 }
 
 // IsWrapper reports whether ev is a wrapper context.
-func (ev *Context) IsWrapper() bool { return ev.main != nil }
+func (ev *Context) IsWrapper() bool { return ev.wrap != nil }
 
 // Main returns the main context of a wrapper, or ev itself.
-func (ev *Context) Main() *Context { return ev.mainContext() }
+func (ev *Context) Main() *Context { return ev.loop.main }
 
 // PushUse starts a use of the wrapper outside its handlers
 // (tevent_context_push_use): it calls the BeforeUse hook and reports
@@ -70,35 +77,43 @@ func (ev *Context) PushUse() bool {
 	if ev.freed {
 		return false
 	}
-	if ev.main == nil {
+	w := ev.wrap
+	if w == nil {
 		return true
 	}
-	if ev.hooks.BeforeUse != nil && !ev.hooks.BeforeUse(ev) {
+	if w.hooks.BeforeUse != nil && !w.hooks.BeforeUse(ev) {
 		return false
 	}
-	ev.uses++
+	w.uses++
 	return true
 }
 
 // PopUse ends a use started by PushUse (tevent_context_pop_use).
 func (ev *Context) PopUse() {
-	if ev.main == nil || ev.uses == 0 {
+	w := ev.wrap
+	if w == nil || w.uses == 0 {
 		return
 	}
-	ev.uses--
-	if ev.hooks.AfterUse != nil {
-		ev.hooks.AfterUse(ev)
+	w.uses--
+	if w.hooks.AfterUse != nil {
+		w.hooks.AfterUse(ev)
 	}
 }
 
-func (w *Context) wrapperLoop(run func(m *Context) error) error {
-	if w.main.freed {
+// wrappedLoop runs a loop function entered through wrapper w: the loop is
+// already marked running by this goroutine, so the hooks run only once the
+// use is known not to be concurrent.
+func (w *Context) wrappedLoop(run func() error) error {
+	l := w.loop
+	defer l.release()
+	if l.freed {
 		return ErrFreed
 	}
 	if !w.PushUse() {
-		return errUseRefused
+		return errUseRefused(w)
 	}
-	err := run(w.main)
+	l.nowValid = false
+	err := run()
 	if !w.freed {
 		w.PopUse()
 	}
@@ -107,14 +122,9 @@ func (w *Context) wrapperLoop(run func(m *Context) error) error {
 
 // freeOwned is called when the scope owning a wrapper is freed.
 func (w *Context) freeOwned() {
-	if w.main == nil {
-		// A main context is never owned by a scope.
-		w.Scope.freeTree()
-		return
-	}
 	w.freed = true
 	w.Scope.freeTree()
-	w.main.debugf(levelTrace, "tevent: wrapper freed", "name", w.hooks.Name)
+	w.loop.debugf(levelTrace, "tevent: wrapper freed", "name", w.wrap.hooks.Name)
 }
 
 func (w *Context) freeWrapper() {
@@ -123,7 +133,7 @@ func (w *Context) freeWrapper() {
 }
 
 func (w *Context) callFD(f *FD, fl FDFlags) {
-	h := w.hooks
+	h := &w.wrap.hooks
 	if h.BeforeFDHandler != nil {
 		h.BeforeFDHandler(w, f, fl)
 	}
@@ -134,7 +144,7 @@ func (w *Context) callFD(f *FD, fl FDFlags) {
 }
 
 func (w *Context) callTimer(t *Timer, now time.Time) {
-	h := w.hooks
+	h := &w.wrap.hooks
 	if h.BeforeTimerHandler != nil {
 		h.BeforeTimerHandler(w, t, now)
 	}
@@ -145,7 +155,7 @@ func (w *Context) callTimer(t *Timer, now time.Time) {
 }
 
 func (w *Context) callImmediate(im *Immediate, fn ImmediateHandler) {
-	h := w.hooks
+	h := &w.wrap.hooks
 	if h.BeforeImmediateHandler != nil {
 		h.BeforeImmediateHandler(w, im)
 	}
@@ -156,7 +166,7 @@ func (w *Context) callImmediate(im *Immediate, fn ImmediateHandler) {
 }
 
 func (w *Context) callSignal(se *Signal, sig syscall.Signal, count int) {
-	h := w.hooks
+	h := &w.wrap.hooks
 	if h.BeforeSignalHandler != nil {
 		h.BeforeSignalHandler(w, se, sig, count)
 	}
