@@ -127,6 +127,7 @@ func New(opts ...Option) (*Context, error) {
 		return nil, fmt.Errorf("tevent: creating %s backend: %w", c.backend, err)
 	}
 	l.poller = poller.New(b)
+	l.inbox.poller = l.poller
 	caps := l.poller.Caps()
 	l.sharedChanges = caps&poller.CapSharedChanges != 0
 	l.regularFiles = caps&poller.CapRegularFiles != 0
@@ -214,6 +215,11 @@ func (ev *Context) freeMain() {
 	l := ev.loop
 	ev.freed = true
 	l.freed = true
+	// The context's own timers are its children too, kept only in the
+	// heap: they go first, then the other children newest first, then
+	// the destructors.
+	ev.Scope.freed = true
+	l.freeRootTimers()
 	ev.Scope.freeTree()
 	if l.pool != nil {
 		l.pool.close()

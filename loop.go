@@ -325,11 +325,15 @@ func (l *loop) runOne() error {
 			// Immediates and proxy calls take turns: a self-rescheduling
 			// immediate cannot starve calls from other goroutines.
 			l.runImmediate()
-			l.proxyTurn = true
+			if proxies {
+				l.proxyTurn = true
+			}
 			return nil
 		}
 		if proxies && l.runProxyCall() {
-			l.proxyTurn = false
+			if l.proxyTurn {
+				l.proxyTurn = false
+			}
 			return nil
 		}
 		if l.immHead != nil {
@@ -442,7 +446,7 @@ func (l *loop) wake() {
 	in := &l.inbox
 	in.mu.Lock()
 	if !in.closed {
-		l.poller.Wake()
+		in.poller.Wake()
 	}
 	in.mu.Unlock()
 }

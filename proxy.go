@@ -2,6 +2,8 @@ package tevent
 
 import (
 	"fmt"
+
+	"github.com/gotevent/tevent/internal/poller"
 	"sync"
 	"sync/atomic"
 )
@@ -40,7 +42,8 @@ type proxyInbox struct {
 	mu     sync.Mutex
 	calls  []proxyCall
 	closed bool
-	queued atomic.Int32 // len(calls), readable without mu
+	queued atomic.Int32   // len(calls), readable without mu
+	poller *poller.Poller // the loop's, here so producers read no loop line
 }
 
 // NewThreadProxy creates a proxy owned by the context. It fails with
@@ -84,7 +87,7 @@ func (tp *ThreadProxy) Schedule(fn func(ev *Context)) error {
 	}
 	in.calls = append(in.calls, proxyCall{tp: tp, fn: fn})
 	in.queued.Store(int32(len(in.calls)))
-	l.poller.Wake()
+	in.poller.Wake()
 	in.mu.Unlock()
 	return nil
 }
@@ -106,7 +109,7 @@ func (tp *ThreadProxy) Free() {
 		// Unlinking it from its scope is the loop's work: hand it over.
 		in.calls = append(in.calls, proxyCall{item: tp})
 		in.queued.Store(int32(len(in.calls)))
-		l.poller.Wake()
+		in.poller.Wake()
 	}
 	in.mu.Unlock()
 }
@@ -140,7 +143,7 @@ func (l *loop) handOver(item owned) bool {
 	}
 	in.calls = append(in.calls, proxyCall{item: item})
 	in.queued.Store(int32(len(in.calls)))
-	l.poller.Wake()
+	in.poller.Wake()
 	in.mu.Unlock()
 	l.debugf(levelWarning, "tevent: Free called from another goroutine while the loop waits; handed over to the loop", "item", fmt.Sprintf("%T", item))
 	return true

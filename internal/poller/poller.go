@@ -185,9 +185,13 @@ type Poller struct {
 	b     Backend
 	caps  Caps
 	regs  int // registrations the backend holds
-	state atomic.Int32
 	ch    chan struct{}
 	timer *time.Timer
+	// state is written by Wake on other goroutines: on a line of its own,
+	// so that they do not steal the line of the fields above.
+	_     [128]byte
+	state atomic.Int32
+	_     [124]byte
 }
 
 // New wraps b.
