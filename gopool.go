@@ -2,12 +2,14 @@ package tevent
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"runtime"
 	"sync"
 )
 
 // Go runs fn on the context's bounded pool of goroutines and returns a
-// request, owned by s, that finishes on the loop with fn's result: Done
+// request, owned by o (a *Scope or a *Context), that finishes on the loop with fn's result: Done
 // with the value when fn returns a nil error, Error with the error
 // otherwise (Samba's pthreadpool_tevent). It is how blocking work (file
 // I/O, DNS, CPU-heavy code) leaves the loop without blocking it.
@@ -23,11 +25,11 @@ import (
 // started never runs. fn must return promptly once ctx is done: freeing the
 // context waits for running jobs. fn must not touch the loop's state; it
 // runs on another goroutine. A nil fn panics.
-func Go[T any](s *Scope, fn func(ctx context.Context) (T, error)) *Req[T] {
+func Go[T any](o Owner, fn func(ctx context.Context) (T, error)) *Req[T] {
 	if fn == nil {
 		panic("tevent: Go called with a nil function")
 	}
-	r := NewReq[T](s)
+	r := NewReq[T](ownerScope(o, "Go"))
 	if r.orphan {
 		r.Error(ErrFreed)
 		return r
@@ -41,9 +43,18 @@ func Go[T any](s *Scope, fn func(ctx context.Context) (T, error)) *Req[T] {
 	ctx, cancel := context.WithCancel(p.ctx)
 	j := &poolJob{pool: p, cancel: cancel}
 	j.run = func() {
-		v, err := fn(ctx)
+		v, pe, err := runJob(ctx, fn)
 		// ErrProxyFreed: the request is gone, and its result with it.
 		_ = tp.Schedule(func(*Context) {
+			if pe != nil {
+				// fn panicked: the request finishes with the panic as its
+				// error, then the panic goes on from the loop call that
+				// delivered it, where the caller can recover it.
+				if r.state == stInProgress && r.ext().job == j {
+					r.Error(pe)
+				}
+				panic(pe)
+			}
 			if r.state != stInProgress || r.ext().job != j {
 				return // cancelled, timed out or freed meanwhile
 			}
@@ -59,6 +70,37 @@ func Go[T any](s *Scope, fn func(ctx context.Context) (T, error)) *Req[T] {
 	x.cancelFn = cancelGo[T]
 	p.submit(j)
 	return r
+}
+
+// PanicError is the value a panic in a Go function is re-raised with on
+// the loop's goroutine, from the loop call that delivers the request: the
+// original panic value and the stack of the pool goroutine where it
+// happened. The request finishes with it as its error first.
+type PanicError struct {
+	Value any    // what fn panicked with
+	Stack []byte // the pool goroutine's stack at the panic
+}
+
+// Error describes the panic and where it happened.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("tevent: panic in a Go function: %v\n\n%s", e.Value, e.Stack)
+}
+
+// Unwrap returns the panic value if it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// runJob calls fn, turning a panic into a *PanicError.
+func runJob[T any](ctx context.Context, fn func(context.Context) (T, error)) (v T, pe *PanicError, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			pe = &PanicError{Value: x, Stack: debug.Stack()}
+		}
+	}()
+	v, err = fn(ctx)
+	return v, nil, err
 }
 
 // cancelGo is the default cancel function of a Go request.

@@ -143,3 +143,7 @@ func (ev *loop) runImmediate() {
 		im.ctx.callImmediate(im, h)
 	}
 }
+
+// Freed reports whether the immediate was freed, or created on a freed
+// scope or context: then it never runs.
+func (im *Immediate) Freed() bool { return im.freed }

@@ -2,6 +2,8 @@ package tevent
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -32,6 +34,7 @@ type loop struct {
 	running      atomic.Int32
 	ownerG       atomic.Int64 // goroutine id of the driver, when recorded
 	stopReq      atomic.Bool  // Stop was called: the loop call returns ErrStopped
+	ctxStop      atomic.Bool  // LoopContext's context is done
 	freeReq      atomic.Bool  // Free was called from another goroutine
 	inWait       atomic.Bool  // the loop's goroutine is blocked in the kernel wait
 	depth        int
@@ -286,7 +289,7 @@ func (l *loop) hasEvents() bool {
 	return l.immHead != nil || l.timers.live > 0 || l.nFDActive > 0 || len(l.reports) > 0 ||
 		(l.sig != nil && l.sig.n > 0) || l.proxies.Load() > 0 ||
 		l.inbox.queued.Load() > 0 || l.localPos < len(l.local) ||
-		(l.sharedChanges && l.nFDEvents > 0) || l.stopReq.Load() || l.freeReq.Load()
+		(l.sharedChanges && l.nFDEvents > 0) || l.stopReq.Load() || l.freeReq.Load() || l.ctxStop.Load()
 }
 
 func (l *loop) loopOnce() error {
@@ -313,6 +316,9 @@ func (l *loop) runOne() error {
 		}
 		if l.stopReq.Load() && l.stopReq.Swap(false) {
 			return ErrStopped
+		}
+		if l.ctxStop.Load() {
+			return errContextDone
 		}
 		if l.sigPending.Load() {
 			l.sigPending.Store(false)
@@ -383,7 +389,7 @@ func (l *loop) wait() error {
 		timeout = l.auditTimeout(timeout)
 	}
 	l.poller.BeginWait()
-	if l.inbox.queued.Load() != 0 || l.sigPending.Load() || l.stopReq.Load() || l.freeReq.Load() {
+	if l.inbox.queued.Load() != 0 || l.sigPending.Load() || l.stopReq.Load() || l.freeReq.Load() || l.ctxStop.Load() {
 		timeout = 0
 	}
 	if l.trace != nil {
@@ -439,6 +445,43 @@ func (ev *Context) Stop() {
 	l := ev.loop
 	l.stopReq.Store(true)
 	l.wake()
+}
+
+// errContextDone ends a loop call made by LoopContext when its context is
+// done; LoopContext returns the context's cause instead.
+var errContextDone = errors.New("tevent: loop context done")
+
+// LoopContext runs the loop as LoopWait does until ctx is done, and then
+// returns context.Cause(ctx) (context.Canceled or
+// context.DeadlineExceeded unless a cause was given), after the handler
+// running at that moment returns. Nothing is freed or lost: what is
+// registered stays registered, as after Stop, and a later loop call goes
+// on from there (or Free the context). Like LoopWait it returns nil when
+// nothing is left to wait for, and ErrStopped after Stop. A context that
+// is already done returns at once, without a loop turn.
+func (ev *Context) LoopContext(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if ctx.Done() == nil {
+		return ev.LoopWait()
+	}
+	l := ev.loop
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		l.ctxStop.Store(true)
+		l.wake()
+		close(fired)
+	})
+	err := ev.LoopWait()
+	if !stop() {
+		<-fired
+		l.ctxStop.Store(false)
+	}
+	if err == errContextDone {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // wake wakes the loop if it waits. Safe from any goroutine.

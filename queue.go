@@ -159,12 +159,12 @@ func (q *Queue) Running() bool { return q.running }
 // included (tevent_queue_length).
 func (q *Queue) Length() int { return q.length }
 
-// Wait returns a request, owned by s, that finishes successfully when
+// Wait returns a request, owned by o, that finishes successfully when
 // every entry added before it has left the queue (tevent_queue_wait_send).
 // Like any entry, it is triggered on a later loop turn even when the queue
 // is empty, and only while the queue runs.
-func (q *Queue) Wait(s *Scope) *Req[struct{}] {
-	r := NewReq[struct{}](s)
+func (q *Queue) Wait(o Owner) *Req[struct{}] {
+	r := NewReq[struct{}](o)
 	q.Add(r, queueWaitTrigger)
 	return r
 }

@@ -206,15 +206,14 @@ type Req[T any] struct {
 	callback func(r *Req[T])
 }
 
-// NewReq creates a request owned by s, in state ReqInProgress
-// (tevent_req_create). Freeing s frees the request. The request's own
-// scope, Scope(), is freed when its result is received or it is freed.
-// On a freed scope the request never runs anything: its Scope is freed
-// too. A nil scope panics.
-func NewReq[T any](s *Scope) *Req[T] {
-	if s == nil {
-		panic("tevent: NewReq called with a nil Scope")
-	}
+// NewReq creates a request owned by o, in state ReqInProgress
+// (tevent_req_create): o is a *Scope, or a *Context for its root scope.
+// Freeing o frees the request. The request's own scope, Scope(), is freed
+// when its result is received or it is freed. On a freed scope the
+// request never runs anything: its Scope is freed too. A nil owner
+// panics.
+func NewReq[T any](o Owner) *Req[T] {
+	s := ownerScope(o, "NewReq")
 	ev := s.ev
 	r := &Req[T]{reqBase: reqBase{ev: ev, state: stInProgress, finState: stInProgress}}
 	if s.freed || ev == nil || ev.freed {
@@ -438,7 +437,7 @@ func (r *Req[T]) Result() (T, error) {
 	switch r.state {
 	case stInProgress:
 		var zero T
-		return zero, fmt.Errorf("tevent: Result called on %v, which is still in progress", r)
+		return zero, fmt.Errorf("%w: Result called on %v, which is still in progress", ErrNotFinished, r)
 	case stReceived:
 		var zero T
 		return zero, fmt.Errorf("tevent: Result called on %v, whose result was already received or which was freed: %w", r, ErrFreed)
@@ -507,7 +506,10 @@ func (r *Req[T]) freeOwned() {
 // Poll runs ev's loop until the request is no longer in progress
 // (tevent_req_poll). It returns the first loop error, such as
 // ErrNoEvents when nothing is left that could finish the request. A nil
-// ev means the request's own context.
+// ev means the request's own context. A request finished before Post
+// (or by a Go job) has its callback delivered on a later loop turn: Poll
+// returns once the request is finished, which may be one turn before its
+// callback has run; loop once more (or use LoopUntil) to see it.
 func (r *Req[T]) Poll(ev *Context) error {
 	if ev == nil {
 		ev = r.ev
@@ -525,9 +527,10 @@ func (r *Req[T]) Poll(ev *Context) error {
 
 // SetEndtime makes the request finish with ErrTimeout (state ReqTimedOut)
 // if it is still in progress at at; a later SetEndtime replaces the end
-// time (tevent_req_set_endtime). It returns false, and does nothing, on a
-// request that is no longer in progress or a freed context. A nil ev means
-// the request's own context.
+// time (tevent_req_set_endtime). The zero time.Time means no end time, as
+// for Go deadlines: it clears one set before. It returns false, and does
+// nothing, on a request that is no longer in progress or a freed context.
+// A nil ev means the request's own context.
 func (r *Req[T]) SetEndtime(ev *Context, at time.Time) bool {
 	if ev == nil {
 		ev = r.ev
@@ -536,11 +539,15 @@ func (r *Req[T]) SetEndtime(ev *Context, at time.Time) bool {
 		return false
 	}
 	r.sameLoopOrPanic("SetEndtime", ev)
-	x := r.extra()
-	if x.timer != nil {
+	x := r.ext()
+	if x != nil && x.timer != nil {
 		x.timer.Free()
 		x.timer = nil
 	}
+	if at.IsZero() {
+		return true
+	}
+	x = r.extra()
 	owner := r.link.owner
 	if owner == nil || ev != r.ev {
 		owner = &ev.Scope
@@ -625,11 +632,11 @@ func (r *Req[T]) String() string {
 	return s
 }
 
-// Wakeup returns a request, owned by s, that finishes successfully at at
-// (tevent_wakeup_send); a time in the past finishes it on the next loop
-// turn.
-func Wakeup(s *Scope, at time.Time) *Req[struct{}] {
-	r := NewReq[struct{}](s)
+// Wakeup returns a request, owned by o (a *Scope or a *Context), that
+// finishes successfully at at (tevent_wakeup_send); a time in the past
+// finishes it on the next loop turn.
+func Wakeup(o Owner, at time.Time) *Req[struct{}] {
+	r := NewReq[struct{}](o)
 	r.Scope().AddTimer(at, func(*Context, *Timer, time.Time) {
 		r.Done(struct{}{})
 	})

@@ -64,6 +64,25 @@ type Owner interface {
 
 func (s *Scope) ownerScope() *Scope { return s }
 
+// ownerScope is o's scope; a nil owner panics with a message naming the
+// function it was given to.
+func ownerScope(o Owner, fn string) *Scope {
+	var s *Scope
+	switch o := o.(type) {
+	case nil:
+	case *Context:
+		if o != nil {
+			s = &o.Scope
+		}
+	default:
+		s = o.ownerScope()
+	}
+	if s == nil {
+		panic("tevent: " + fn + " called with a nil owner (a *Scope or *Context)")
+	}
+	return s
+}
+
 // freedError is the error of an operation on a freed scope or context.
 func (s *Scope) freedError(what string) error {
 	if s.ev.freed {

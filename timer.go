@@ -176,3 +176,8 @@ func (l *loop) freeRootTimers() {
 		}
 	}
 }
+
+// Freed reports whether the timer will never fire again: it was freed,
+// it fired and was not re-armed, or it was added on a freed scope or
+// context (which AddTimer, unable to fail, reports this way).
+func (t *Timer) Freed() bool { return t.freed }
