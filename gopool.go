@@ -3,8 +3,8 @@ package tevent
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"runtime"
+	"runtime/debug"
 	"sync"
 )
 
