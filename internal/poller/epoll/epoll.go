@@ -17,6 +17,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/gotevent/tevent/internal/poller"
 	"github.com/gotevent/tevent/internal/wakefd"
@@ -26,23 +27,39 @@ import (
 // Syscalls go through these variables so that tests can inject faults
 // (see SetFaults).
 var (
-	sysEpollCtl  = unix.EpollCtl
-	sysEpollWait = unix.EpollWait
+	sysEpollCtl     = unix.EpollCtl
+	sysEpollWait    = unix.EpollWait
+	sysEpollWaitNow = epollWaitNow
 )
+
+// epollWaitNow is a non-blocking epoll_wait made as a raw system call:
+// without the scheduler's bookkeeping for a call that may block
+// (entersyscall/exitsyscall), which a call that returns at once does not
+// need. A loop that finds readiness waiting pays only the kernel's part.
+func epollWaitNow(epfd int, evs []unix.EpollEvent, _ int) (int, error) {
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
 
 // SetFaults replaces the epoll_ctl and epoll_wait calls of every epoll
 // backend (nil keeps the real one) and returns a function that restores
 // them: a test seam for fault injection. Not safe while backends are in
 // use on other goroutines.
 func SetFaults(ctl func(epfd, op, fd int, ev *unix.EpollEvent) error, wait func(epfd int, evs []unix.EpollEvent, ms int) (int, error)) (restore func()) {
-	oldCtl, oldWait := sysEpollCtl, sysEpollWait
+	oldCtl, oldWait, oldNow := sysEpollCtl, sysEpollWait, sysEpollWaitNow
 	if ctl != nil {
 		sysEpollCtl = ctl
 	}
 	if wait != nil {
-		sysEpollWait = wait
+		sysEpollWait, sysEpollWaitNow = wait, wait
 	}
-	return func() { sysEpollCtl, sysEpollWait = oldCtl, oldWait }
+	return func() { sysEpollCtl, sysEpollWait, sysEpollWaitNow = oldCtl, oldWait, oldNow }
 }
 
 // wakeToken marks the eventfd's registration; the core never makes it.
@@ -175,10 +192,15 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	}
 	var n int
 	var err error
-	if b.file != nil && ms != 0 {
-		n, err = b.runtimeWait(buf, ms)
-	} else {
-		n, err = sysEpollWait(b.epfd, buf, ms)
+	// First without blocking, as a raw system call: readiness that is
+	// already there costs no scheduler round trip.
+	n, err = sysEpollWaitNow(b.epfd, buf, 0)
+	if n == 0 && err == nil && ms != 0 {
+		if b.file != nil {
+			n, err = b.runtimeWait(buf, ms)
+		} else {
+			n, err = sysEpollWait(b.epfd, buf, ms)
+		}
 	}
 	if err != nil {
 		if err == unix.EINTR {
@@ -200,14 +222,9 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	return out, nil
 }
 
-// runtimeWait waits through the runtime's poller: a first non-blocking
-// epoll_wait, then a read-readiness wait on the epoll descriptor with the
-// timeout as its deadline.
+// runtimeWait waits through the runtime's poller: a read-readiness wait on
+// the epoll descriptor with the timeout as its deadline.
 func (b *Backend) runtimeWait(buf []unix.EpollEvent, ms int) (int, error) {
-	n, err := sysEpollWait(b.epfd, buf, 0)
-	if n != 0 || err != nil {
-		return n, err
-	}
 	var dl time.Time
 	if ms > 0 {
 		dl = time.Now().Add(time.Duration(ms) * time.Millisecond)
