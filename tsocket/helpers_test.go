@@ -109,7 +109,7 @@ func pair(t testing.TB, ev *tevent.Context) (*Stream, *Stream) {
 // rawPair returns a socketpair whose ends the test closes itself.
 func rawPair(t testing.TB) [2]int {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
