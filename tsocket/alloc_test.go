@@ -1,0 +1,48 @@
+package tsocket
+
+import (
+	"testing"
+
+	"github.com/gotevent/tevent"
+)
+
+// TestAllocsPerMessage pins the hot path: a message written with Writev
+// and read with Readv allocates only the two requests (and what the core
+// allocates for a request).
+func TestAllocsPerMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation count")
+	}
+	checkFDs(t)
+	ev, err := tevent.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Free()
+	s := &ev.Scope
+	a, b := pair(t, ev)
+	out, in := []byte("0123456789abcdef"), make([]byte, 16)
+	vin, vout := [][]byte{in}, [][]byte{out}
+	perReq := testing.AllocsPerRun(200, func() {
+		r := tevent.NewReq[int](s)
+		r.SetCancelFn(a.cancelR)
+		r.SetCleanupFn(a.cleanR)
+		r.Done(0)
+		r.Result()
+	})
+	msg := testing.AllocsPerRun(200, func() {
+		w := a.Writev(s, vout...)
+		r := b.Readv(s, vin...)
+		for r.IsInProgress() || w.IsInProgress() {
+			if err := ev.LoopOnce(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Result()
+		r.Result()
+	})
+	t.Logf("allocations: %.1f per request made by the core, %.1f per message (a write and a read)", perReq, msg)
+	if msg > 2*perReq {
+		t.Errorf("%.1f allocations per message, want at most %.1f (the two requests)", msg, 2*perReq)
+	}
+}
