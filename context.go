@@ -232,6 +232,7 @@ func (ev *Context) freeMain() {
 	clear(l.local)
 	l.local, l.localPos = nil, 0
 	l.immHead, l.immTail = nil, nil
+	l.posts = postQueue{}
 	l.timers = timerHeap{}
 	l.fdTable, l.dirty = nil, nil
 	l.poller.Close()

@@ -108,13 +108,11 @@ func cancelGo[T any](r *Req[T]) bool {
 	return r.Error(ErrCancelled)
 }
 
-// workPool is what requests need per context, created on first use: the
-// queue of posted completions (Post) and the pool of goroutines for Go.
-// Its loop-side fields are touched only by the goroutine driving the
+// workPool is a context's pool of goroutines for Go, created on first
+// use. Its loop-side fields are touched only by the goroutine driving the
 // context; the job queue is shared with the pool goroutines under mu.
 type workPool struct {
 	// loop side
-	posts postQueue
 	proxy *ThreadProxy // delivers results; freed when no job is live
 	live  int          // Go requests not yet finished, received or freed
 
@@ -246,7 +244,7 @@ func (j *poolJob) release() {
 
 // close is called by Context.Free: it drops the jobs that have not
 // started, cancels the running ones, waits for the pool goroutines to
-// exit, and forgets the posted requests.
+// exit.
 func (p *workPool) close() {
 	p.mu.Lock()
 	p.closed = true
@@ -263,6 +261,4 @@ func (p *workPool) close() {
 		p.proxy = nil
 	}
 	p.live = 0
-	clear(p.posts.ring)
-	p.posts.head, p.posts.count = 0, 0
 }

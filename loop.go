@@ -91,6 +91,9 @@ type loop struct {
 	// per-event trace callbacks (eventtrace.go); nil when none is set
 	tracers *eventTracers
 
+	// requests finished before their creator returned (post.go)
+	posts postQueue
+
 	// blocking work pool (gopool.go)
 	poolSize int
 	pool     *workPool

@@ -94,12 +94,12 @@ func (s reqState) finished() bool { return s >= stDone && s <= stTimedOut }
 type reqBase struct {
 	link ownLink  // in the scope given to NewReq
 	ev   *Context // the context of that scope
-	// errx is the error the request finished with or, once the request
+	// errOrExtra is the error the request finished with or, once the request
 	// has a reqExtra, that reqExtra, which then holds the error: one
 	// field for both keeps a plain request (64 bytes for a Req[int]) in a
 	// smaller size class. Read and set it through errv, setErr, ext and
 	// extra; *reqExtra never leaves the package as an error.
-	errx error
+	errOrExtra error
 
 	state    reqState
 	finState reqState // how it finished; still set once received
@@ -112,7 +112,7 @@ type reqBase struct {
 
 // reqExtra holds the parts of a request that most requests never use.
 type reqExtra struct {
-	err error // the request's error (see reqBase.errx)
+	err error // the request's error (see reqBase.errOrExtra)
 
 	// The request's own scope, valid once scope.req is set (Scope). It
 	// lives here, rather than in an allocation of its own, so that a
@@ -131,41 +131,41 @@ type reqExtra struct {
 	cleanedAt reqState // the last state the cleanup function was called with
 }
 
-// Error makes *reqExtra an error, so that it fits in reqBase.errx; it is
+// Error makes *reqExtra an error, so that it fits in reqBase.errOrExtra; it is
 // never returned to users.
 func (x *reqExtra) Error() string { return "tevent: internal request extra" }
 
 // ext returns the request's reqExtra, or nil if it has none.
 func (b *reqBase) ext() *reqExtra {
-	x, _ := b.errx.(*reqExtra)
+	x, _ := b.errOrExtra.(*reqExtra)
 	return x
 }
 
 // extra returns the request's reqExtra, creating it on first use.
 func (b *reqBase) extra() *reqExtra {
-	if x, ok := b.errx.(*reqExtra); ok {
+	if x, ok := b.errOrExtra.(*reqExtra); ok {
 		return x
 	}
-	x := &reqExtra{err: b.errx}
-	b.errx = x
+	x := &reqExtra{err: b.errOrExtra}
+	b.errOrExtra = x
 	return x
 }
 
 // errv returns the request's error.
 func (b *reqBase) errv() error {
-	if x, ok := b.errx.(*reqExtra); ok {
+	if x, ok := b.errOrExtra.(*reqExtra); ok {
 		return x.err
 	}
-	return b.errx
+	return b.errOrExtra
 }
 
 // setErr sets the request's error.
 func (b *reqBase) setErr(err error) {
-	if x, ok := b.errx.(*reqExtra); ok {
+	if x, ok := b.errOrExtra.(*reqExtra); ok {
 		x.err = err
 		return
 	}
-	b.errx = err
+	b.errOrExtra = err
 }
 
 // firstEntry returns the newest queue entry of the request, if any.
@@ -398,7 +398,7 @@ func (r *Req[T]) schedule(ev *Context) {
 		return
 	}
 	r.posted = true
-	ev.workPool().posts.push(ev, r)
+	ev.loop.posts.push(ev, r)
 }
 
 // deliver calls back a posted request, from its context's post queue pq.
@@ -456,8 +456,8 @@ func (r *Req[T]) receive() {
 	r.posted = false // its entry in the post queue is skipped
 	if x := r.ext(); x != nil {
 		r.receiveExtra(x)
-	} else if r.errx != nil {
-		r.errx = nil
+	} else if r.errOrExtra != nil {
+		r.errOrExtra = nil
 	}
 	// Let go of what the request referred to; most of it is usually nil.
 	var zero T
@@ -641,52 +641,6 @@ func Wakeup(o Owner, at time.Time) *Req[struct{}] {
 		r.Done(struct{}{})
 	})
 	return r
-}
-
-// postQueue delivers the callbacks of posted requests: one immediate per
-// context serves them all, one request per loop turn, in the order they
-// were posted, so that Post costs no allocation. Requests received or
-// freed while posted are skipped.
-type postQueue struct {
-	im    *Immediate
-	run   ImmediateHandler
-	ring  []AnyReq // its length is a power of two
-	head  int
-	count int
-}
-
-func (pq *postQueue) push(ev *Context, r AnyReq) {
-	if pq.count == len(pq.ring) {
-		ring := make([]AnyReq, max(2*len(pq.ring), 16))
-		k := copy(ring, pq.ring[pq.head:])
-		copy(ring[k:], pq.ring[:pq.head])
-		pq.ring, pq.head = ring, 0
-	}
-	pq.ring[(pq.head+pq.count)&(len(pq.ring)-1)] = r
-	pq.count++
-	if pq.im == nil {
-		// The main context's own immediate: one made through a wrapper
-		// would run inside its hooks and die with it.
-		pq.im = ev.loop.main.NewImmediate()
-		pq.run = pq.deliverNext
-	}
-	if !pq.im.Scheduled() {
-		pq.im.Schedule(pq.run)
-	}
-}
-
-// deliverNext is the immediate handler: it calls back the first request
-// still posted.
-func (pq *postQueue) deliverNext(*Context, *Immediate) {
-	for pq.count > 0 {
-		r := pq.ring[pq.head]
-		pq.ring[pq.head] = nil
-		pq.head = (pq.head + 1) & (len(pq.ring) - 1)
-		pq.count--
-		if r.deliver(pq) {
-			return
-		}
-	}
 }
 
 // sameLoopOrPanic panics when ev is not on the request's loop: its handler
