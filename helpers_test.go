@@ -244,3 +244,26 @@ func waitSignalPending(t testing.TB, ev *Context, sigs ...syscall.Signal) {
 		return true
 	})
 }
+
+// loopWaits returns a channel that gets a value (coalesced: it holds at
+// most one) each time the loop of ev is about to wait in the kernel. It
+// sets ev's trace callback.
+func loopWaits(ev *Context) <-chan struct{} {
+	waiting := make(chan struct{}, 1)
+	ev.SetTraceCallback(func(p TracePoint) {
+		if p == TraceBeforeWait {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+		}
+	})
+	return waiting
+}
+
+// waitBlocked waits, from a goroutine other than the loop's, until the
+// loop of ev is blocked in its kernel wait.
+func waitBlocked(t testing.TB, ev *Context) {
+	t.Helper()
+	spinUntil(t, "the loop to block in its wait", ev.loop.inWait.Load)
+}

@@ -30,15 +30,7 @@ func TestProxyRunsOnLoop(t *testing.T) {
 				loopG := goid()
 				var got []int
 				const n = 50
-				waiting := make(chan struct{}, 1)
-				ev.SetTraceCallback(func(p TracePoint) {
-					if p == TraceBeforeWait {
-						select {
-						case waiting <- struct{}{}:
-						default:
-						}
-					}
-				})
+				waiting := loopWaits(ev)
 				sent := make(chan struct{})
 				go func() {
 					defer close(sent)
@@ -386,15 +378,7 @@ func TestProxyLoopWaitEndsWithLastProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		var calls []string
-		waiting := make(chan struct{}, 1)
-		ev.SetTraceCallback(func(p TracePoint) {
-			if p == TraceBeforeWait {
-				select {
-				case waiting <- struct{}{}:
-				default:
-				}
-			}
-		})
+		waiting := loopWaits(ev)
 		go func() {
 			<-waiting
 			tp1.Schedule(func(*Context) { calls = append(calls, "free tp1"); tp1.Free() })
