@@ -1,43 +1,314 @@
-// Package poller is the small interface between the portable event loop and
-// the kernel's readiness APIs. Each backend lives in its own package.
+// Package poller is the seam between the portable event loop and the
+// kernel's readiness APIs. A Backend talks to one kernel API and nothing
+// else; Poller wraps a Backend with what every backend would otherwise
+// repeat: counting registrations, parking on a channel when nothing is
+// registered, rounding timeouts, and coalescing wake-ups. The loop (the
+// root package) holds a *Poller and never a Backend.
+//
+// # The backend contract
+//
+// Goroutines. Add, Modify, Delete, Wait and Close are called only by the
+// goroutine driving the loop, never concurrently with each other. Wake may
+// be called from any goroutine at any time before Close, concurrently with
+// everything else.
+//
+// Registrations. A registration is a descriptor number, a Token and an
+// Interest. Add registers a number that is not registered; Modify replaces
+// the token and interest of a registered one; Delete removes it. The core
+// never adds a number twice and never registers an empty Interest (it
+// deletes instead). Tokens are opaque to backends: a harvest reports the
+// token of the registration current when the kernel reported readiness,
+// exactly as given to the last Add or Modify, never an older one. The core
+// makes a new token whenever a number may name a new file (a new event on
+// a number, a re-registration after a close), so stale readiness of a
+// reused number is dropped by comparing tokens.
+//
+// Trigger mode. Level: as long as a registered descriptor is ready for
+// its interest, every Wait reports it again. A backend built on one-shot
+// kernel notifications (io_uring poll requests, kqueue EV_ONESHOT) re-arms
+// them itself, before the readiness it reported could be missed; the core
+// never re-registers to re-arm.
+//
+// Harvests. Wait fills at most len(evs) entries, each for a distinct
+// registration: a descriptor appears at most once per harvest, with all
+// its ready bits in one Event. When more descriptors are ready than fit,
+// the ones left out must come first in a later harvest: epoll's kernel
+// ready list rotates by itself; a backend that scans (poll) rotates its
+// scan start. Ready may hold bits the interest did not ask for
+// (ReadyError, ReadyInvalid, and ReadyRead on a hang-up); the core filters.
+// A backend never reports its own descriptors (its wake-up fd): it drains
+// them and leaves them out.
+//
+// Waiting. Wait(evs, ms) blocks at most ms milliseconds (ms < 0: until
+// readiness or a wake-up; ms == 0: not at all). It returns early, with
+// n == 0, after a Wake. EINTR and other spurious returns are (0, nil): the
+// loop re-checks its signals and timers and waits again. Timeouts reach
+// backends already rounded up to whole milliseconds (Poller does it).
+//
+// Wake-ups. Wake makes the current Wait return, or the next one if none is
+// in progress. Backends need not coalesce: Poller calls Wake at most once
+// per wait, and never while the loop is not waiting (see the state machine
+// on Poller).
+//
+// Errors. Add and Modify return an error wrapping ErrBadFD when the number
+// is not open (EBADF), ErrRefused when the kernel will not watch that kind
+// of file (epoll and regular files: EPERM), ErrNotRegistered when Modify
+// finds the registration gone (the file was closed behind the loop's back:
+// ENOENT), and an error wrapping ErrFatal when the backend itself is
+// broken and can be used for nothing but Close. Delete of a registration
+// the kernel already forgot (closed behind our back) returns nil: the
+// registration is gone either way. Wait returns only ErrFatal errors. The
+// errno is wrapped as well, so errors.Is(err, unix.EPERM) works.
+//
+// Capabilities. Caps declares what a backend can do beyond the minimum;
+// the core asks for capabilities, never for backend names.
 package poller
 
 import (
 	"errors"
+	"math"
+	"sync/atomic"
 	"time"
 )
 
-// Interest and readiness bits, independent of the kernel API.
+// Interest is what a registration waits for.
+type Interest uint8
+
 const (
-	In    uint32 = 1 << iota // readable
-	Out                      // writable
-	RdHup                    // peer closed its end (only asked for, reported as Err)
-	Err                      // error or hang-up (always reported, never asked for)
+	// Readable: data to read, a pending connection, or end of file.
+	Readable Interest = 1 << iota
+	// Writable: room to write.
+	Writable
+	// ReadHangup: the peer shut down its writing side (EPOLLRDHUP,
+	// POLLRDHUP where the kernel has it), reported as ReadyError.
+	ReadHangup
 )
 
-// Event is one ready fd harvested by Wait.
+// Ready is what a harvest reports for one registration.
+type Ready uint8
+
+const (
+	// ReadyRead: readable (POLLIN, POLLPRI).
+	ReadyRead Ready = 1 << iota
+	// ReadyWrite: writable (POLLOUT).
+	ReadyWrite
+	// ReadyError: an error or hang-up (POLLERR, POLLHUP, POLLRDHUP),
+	// reported whatever the interest.
+	ReadyError
+	// ReadyInvalid: the number is not an open descriptor (POLLNVAL): it
+	// was closed behind the loop's back.
+	ReadyInvalid
+)
+
+// Token identifies one registration. It is opaque to backends.
+type Token uint64
+
+// Event is one ready registration harvested by Wait.
 type Event struct {
-	Fd     int32
-	Events uint32
+	Token Token
+	Ready Ready
 }
 
-// Poller is a kernel readiness backend. Control, Wait and Close are called
-// only by the goroutine driving the loop; Wake may be called from any
-// goroutine.
-type Poller interface {
-	// Control changes the interest for fd from old (0: not registered) to
-	// new (0: remove).
-	Control(fd int, old, new uint32) error
-	// Wait harvests ready fds into evs. A negative timeout waits forever,
-	// zero does not block. A Wake makes it return early with n == 0.
-	Wait(evs []Event, timeout time.Duration) (n int, err error)
-	// Wake makes a current or the next Wait return. Safe from any
-	// goroutine.
+// Caps are the capabilities a backend declares.
+type Caps uint8
+
+const (
+	// CapRegularFiles: the backend watches regular files and directories
+	// (they are always ready). epoll refuses them.
+	CapRegularFiles Caps = 1 << iota
+	// CapReportsClosed: the backend reports a registered number that was
+	// closed behind the loop's back, as ReadyInvalid (poll's POLLNVAL).
+	// Without it the core audits its registrations with Modify when the
+	// loop has been idle for a while.
+	CapReportsClosed
+	// CapSharedChanges: events may be changed by another goroutine while
+	// the loop waits, under a lock the trace callback releases around the
+	// wait (tevent's poll_mt). The core then wakes the wait on every
+	// change and leaves every kernel call to the loop goroutine.
+	CapSharedChanges
+)
+
+// Backend is one kernel readiness API. Its contract is this package's
+// documentation.
+type Backend interface {
+	Add(fd int, tok Token, in Interest) error
+	Modify(fd int, tok Token, in Interest) error
+	Delete(fd int) error
+	Wait(evs []Event, ms int) (n int, err error)
 	Wake() error
-	// Close releases the poller's own descriptors.
 	Close() error
+	Caps() Caps
 }
 
-// ErrFatal wraps an error after which the poller cannot be used again
-// (the "standard" backend then falls back to poll).
-var ErrFatal = errors.New("poller failed")
+// Errors a Backend returns, wrapped together with the errno.
+var (
+	// ErrFatal: the backend cannot be used again (the "standard" backend
+	// then falls back to poll).
+	ErrFatal = errors.New("poller failed")
+	// ErrBadFD: the number is not an open descriptor.
+	ErrBadFD = errors.New("not an open descriptor")
+	// ErrRefused: the kernel will not watch this kind of file.
+	ErrRefused = errors.New("kind of file refused by the backend")
+	// ErrNotRegistered: the registration is gone; the file was closed
+	// behind the loop's back.
+	ErrNotRegistered = errors.New("registration gone: descriptor closed behind the loop's back")
+)
+
+// Wait states of a Poller (its state field). Only the loop goroutine moves
+// a Poller out of idle; only Wake moves it to woken.
+//
+//	idle ──BeginWait──▶ parked  (nothing registered: Wait parks on a channel)
+//	idle ──BeginWait──▶ kernel  (Wait blocks in the backend)
+//	parked ──Wake──▶ woken      (Wake sends on the channel)
+//	kernel ──Wake──▶ woken      (Wake calls Backend.Wake)
+//	any ──end of Wait──▶ idle
+//
+// Wake in idle or woken does nothing: the loop is running handlers and
+// will look at its queues before it waits again, or a wake-up is already
+// on its way. A producer publishes its work (an atomic store) before it
+// calls Wake; the loop calls BeginWait (an atomic store) before it looks
+// at its queues for the last time. Either the loop sees the work and does
+// not block, or Wake sees the wait state and ends the wait: no wake-up is
+// lost. A wake-up that arrives after Wait already returned leaves a token
+// in the channel or the backend's wake fd readable: the next wait returns
+// early once, harmlessly.
+const (
+	stateIdle int32 = iota
+	stateParked
+	stateKernel
+	stateWoken
+)
+
+// Poller is a Backend plus what every backend shares. Its methods follow
+// the Backend's goroutine rules.
+type Poller struct {
+	b     Backend
+	caps  Caps
+	regs  int // registrations the backend holds
+	state atomic.Int32
+	ch    chan struct{}
+	timer *time.Timer
+}
+
+// New wraps b.
+func New(b Backend) *Poller {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &Poller{b: b, caps: b.Caps(), ch: make(chan struct{}, 1), timer: t}
+}
+
+// Backend returns the wrapped backend.
+func (p *Poller) Backend() Backend { return p.b }
+
+// Caps returns the backend's capabilities.
+func (p *Poller) Caps() Caps { return p.caps }
+
+// Add registers fd; see Backend.
+func (p *Poller) Add(fd int, tok Token, in Interest) error {
+	err := p.b.Add(fd, tok, in)
+	if err == nil {
+		p.regs++
+	}
+	return err
+}
+
+// Modify changes fd's registration; see Backend. When the registration is
+// gone (ErrNotRegistered) it is no longer counted.
+func (p *Poller) Modify(fd int, tok Token, in Interest) error {
+	err := p.b.Modify(fd, tok, in)
+	if err != nil && errors.Is(err, ErrNotRegistered) {
+		p.regs--
+	}
+	return err
+}
+
+// Delete removes fd's registration; see Backend.
+func (p *Poller) Delete(fd int) error {
+	p.regs--
+	return p.b.Delete(fd)
+}
+
+// Registered returns how many registrations the backend holds.
+func (p *Poller) Registered() int { return p.regs }
+
+// BeginWait announces that the loop is about to wait. After it, the loop
+// looks at its queues one last time and passes a zero timeout to Wait if
+// it found work; a Wake from here on ends the wait.
+func (p *Poller) BeginWait() {
+	if p.regs <= 0 {
+		p.state.Store(stateParked)
+	} else {
+		p.state.Store(stateKernel)
+	}
+}
+
+// Wait harvests ready registrations into evs, waiting at most timeout
+// (negative: no limit; zero: not at all), and returns early after a Wake.
+// With nothing registered it parks the goroutine on a channel: the Go
+// scheduler hands that over without a system call or a thread.
+func (p *Poller) Wait(evs []Event, timeout time.Duration) (int, error) {
+	if timeout != 0 && p.state.Load() == stateWoken {
+		timeout = 0
+	}
+	var n int
+	var err error
+	switch {
+	case timeout == 0:
+		n, err = p.b.Wait(evs, 0)
+	case p.regs <= 0:
+		p.park(timeout)
+	default:
+		n, err = p.b.Wait(evs, Millis(timeout))
+	}
+	p.state.Store(stateIdle)
+	return n, err
+}
+
+func (p *Poller) park(timeout time.Duration) {
+	if timeout < 0 {
+		<-p.ch
+		return
+	}
+	p.timer.Reset(timeout)
+	select {
+	case <-p.ch:
+		p.timer.Stop()
+	case <-p.timer.C:
+	}
+}
+
+// Wake ends the loop's current wait, if it is waiting or about to. Safe
+// from any goroutine; a burst of calls costs one wake-up.
+func (p *Poller) Wake() error {
+	for {
+		switch s := p.state.Load(); s {
+		case stateParked:
+			if p.state.CompareAndSwap(s, stateWoken) {
+				select {
+				case p.ch <- struct{}{}:
+				default:
+				}
+				return nil
+			}
+		case stateKernel:
+			if p.state.CompareAndSwap(s, stateWoken) {
+				return p.b.Wake()
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// Close closes the backend.
+func (p *Poller) Close() error { return p.b.Close() }
+
+// Millis rounds a timeout up to whole milliseconds, as kernel waits take
+// them (a C int): a negative timeout stays -1, and a positive one never
+// rounds down to a busy zero.
+func Millis(d time.Duration) int {
+	if d < 0 {
+		return -1
+	}
+	return int(min((d+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
+}

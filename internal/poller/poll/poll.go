@@ -1,13 +1,12 @@
 //go:build unix
 
-// Package poll is the portable poll(2) backend. Wait blocks the calling
-// thread in poll; Wake writes to an eventfd (Linux) or a pipe.
+// Package poll is the portable poll(2) backend (see package poller for the
+// contract it implements). Wait blocks the calling thread in poll; Wake
+// writes to an eventfd (Linux) or a pipe.
 package poll
 
 import (
 	"fmt"
-	"math"
-	"time"
 
 	"github.com/gotevent/tevent/internal/poller"
 	"github.com/gotevent/tevent/internal/wakefd"
@@ -17,7 +16,7 @@ import (
 // sysPoll is poll(2), replaceable by tests (see SetFaults).
 var sysPoll = unix.Poll
 
-// SetFaults replaces the poll call of every poll poller and returns a
+// SetFaults replaces the poll call of every poll backend and returns a
 // function that restores it: a test seam for fault injection.
 func SetFaults(poll func(fds []unix.PollFd, ms int) (int, error)) (restore func()) {
 	old := sysPoll
@@ -27,151 +26,136 @@ func SetFaults(poll func(fds []unix.PollFd, ms int) (int, error)) (restore func(
 	return func() { sysPoll = old }
 }
 
-// Poller is a poll(2) backend.
-type Poller struct {
+// Backend is a poll(2) backend.
+type Backend struct {
 	wake  *wakefd.WakeFD
-	pfds  []unix.PollFd // pfds[0] is the wake fd
-	pos   []int32       // fd -> index in pfds + 1; 0 when absent
-	start int           // rotating scan start, for fairness when evs fills up
-	waker *poller.Waker
-	kwake func() error
+	pfds  []unix.PollFd  // pfds[0] is the wake-up descriptor
+	toks  []poller.Token // toks[i] is the token of pfds[i]
+	pos   []int32        // fd -> index in pfds + 1; 0 when absent
+	start int            // rotating scan start, for fairness when evs fills up
+	caps  poller.Caps
 }
 
-// New returns a poll backend with its wake-up descriptor.
-func New() (*Poller, error) {
+// New returns a poll backend with its wake-up descriptor. shared declares
+// poller.CapSharedChanges (tevent's poll_mt).
+func New(shared bool) (*Backend, error) {
 	w, err := wakefd.New()
 	if err != nil {
 		return nil, fmt.Errorf("wake-up descriptor: %w", err)
 	}
-	p := &Poller{wake: w, waker: poller.NewWaker()}
-	p.kwake = w.Wake
-	p.pfds = append(p.pfds, unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
-	return p, nil
+	b := &Backend{wake: w, caps: poller.CapRegularFiles | poller.CapReportsClosed}
+	if shared {
+		b.caps |= poller.CapSharedChanges
+	}
+	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
+	b.toks = append(b.toks, 0)
+	return b, nil
 }
 
-func toPoll(m uint32) int16 {
-	var e int16
-	if m&poller.In != 0 {
-		e |= unix.POLLIN
+// Caps implements poller.Backend: poll watches any descriptor, and
+// reports a closed one as POLLNVAL.
+func (b *Backend) Caps() poller.Caps { return b.caps }
+
+func (b *Backend) index(fd int) int32 {
+	if fd < 0 || fd >= len(b.pos) {
+		return 0
 	}
-	if m&poller.Out != 0 {
-		e |= unix.POLLOUT
-	}
-	if m&poller.RdHup != 0 {
-		e |= pollRdHup
-	}
-	return e
+	return b.pos[fd]
 }
 
-// Control implements poller.Poller.
-func (p *Poller) Control(fd int, old, new uint32) error {
+// Add implements poller.Backend. poll(2) learns of a bad number only when
+// it polls: it then reports it as ReadyInvalid.
+func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
 	if fd < 0 {
-		return unix.EBADF
+		return fmt.Errorf("poll: %w: %d", poller.ErrBadFD, fd)
 	}
-	var idx int32
-	if fd < len(p.pos) {
-		idx = p.pos[fd]
+	if b.index(fd) != 0 {
+		return b.Modify(fd, tok, in)
 	}
-	if new == 0 {
-		if idx == 0 {
-			return nil
-		}
-		i := int(idx - 1)
-		last := len(p.pfds) - 1
-		if i != last {
-			p.pfds[i] = p.pfds[last]
-			p.pos[p.pfds[i].Fd] = int32(i + 1)
-		}
-		p.pfds = p.pfds[:last]
-		p.pos[fd] = 0
-		return nil
+	for fd >= len(b.pos) {
+		b.pos = append(b.pos, make([]int32, len(b.pos)+64)...)
 	}
-	if idx != 0 {
-		p.pfds[idx-1].Events = toPoll(new)
-		return nil
-	}
-	for fd >= len(p.pos) {
-		p.pos = append(p.pos, make([]int32, len(p.pos)+64)...)
-	}
-	p.pfds = append(p.pfds, unix.PollFd{Fd: int32(fd), Events: toPoll(new)})
-	p.pos[fd] = int32(len(p.pfds))
+	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(fd), Events: int16(poller.PollBits(in))})
+	b.toks = append(b.toks, tok)
+	b.pos[fd] = int32(len(b.pfds))
 	return nil
 }
 
-// Wait implements poller.Poller.
-func (p *Poller) Wait(evs []poller.Event, timeout time.Duration) (int, error) {
-	ms := -1
-	if timeout >= 0 {
-		ms = int(min((timeout+time.Millisecond-1)/time.Millisecond, math.MaxInt32)) // the kernel takes a C int
+// Modify implements poller.Backend.
+func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
+	idx := b.index(fd)
+	if idx == 0 {
+		return fmt.Errorf("poll: %w: %d", poller.ErrNotRegistered, fd)
 	}
-	if ms != 0 && len(p.pfds) == 1 {
-		// Nothing to watch but wake-ups and the clock: park on a channel.
-		if !p.waker.Announce(poller.ModeChan) {
-			p.waker.Park(timeout)
-		}
-		p.waker.Clear()
-		return 0, nil
+	b.pfds[idx-1].Events = int16(poller.PollBits(in))
+	b.toks[idx-1] = tok
+	return nil
+}
+
+// Delete implements poller.Backend.
+func (b *Backend) Delete(fd int) error {
+	idx := b.index(fd)
+	if idx == 0 {
+		return nil
 	}
-	if ms != 0 && p.waker.Announce(poller.ModeKernel) {
-		ms = 0
+	i := int(idx - 1)
+	last := len(b.pfds) - 1
+	if i != last {
+		b.pfds[i] = b.pfds[last]
+		b.toks[i] = b.toks[last]
+		b.pos[b.pfds[i].Fd] = int32(i + 1)
 	}
-	for i := range p.pfds {
-		p.pfds[i].Revents = 0
+	b.pfds = b.pfds[:last]
+	b.toks = b.toks[:last]
+	b.pos[fd] = 0
+	return nil
+}
+
+// Wait implements poller.Backend.
+func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
+	for i := range b.pfds {
+		b.pfds[i].Revents = 0
 	}
-	n, err := sysPoll(p.pfds, ms)
-	p.waker.Clear()
+	n, err := sysPoll(b.pfds, ms)
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
 			return 0, nil
 		}
-		return 0, err
+		return 0, fmt.Errorf("poll: %w: %w", poller.ErrFatal, err)
 	}
 	if n == 0 {
 		return 0, nil
 	}
-	if p.pfds[0].Revents != 0 {
-		p.wake.Drain()
+	if b.pfds[0].Revents != 0 {
+		b.wake.Drain()
 	}
-	count := len(p.pfds) - 1
+	count := len(b.pfds) - 1
 	if count == 0 {
 		return 0, nil
 	}
-	if p.start >= count {
-		p.start = 0
+	if b.start >= count {
+		b.start = 0
 	}
-	out := 0
-	k := 0
+	out, k := 0, 0
 	for ; k < count && out < len(evs); k++ {
-		i := 1 + (p.start+k)%count
-		re := p.pfds[i].Revents
-		if re == 0 {
-			continue
+		i := 1 + (b.start+k)%count
+		if re := b.pfds[i].Revents; re != 0 {
+			evs[out] = poller.Event{Token: b.toks[i], Ready: poller.ReadyFromPollBits(uint32(uint16(re)))}
+			out++
 		}
-		var m uint32
-		if re&(unix.POLLIN|unix.POLLPRI) != 0 {
-			m |= poller.In
-		}
-		if re&unix.POLLOUT != 0 {
-			m |= poller.Out
-		}
-		if re&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL|pollRdHup) != 0 {
-			m |= poller.Err
-		}
-		evs[out] = poller.Event{Fd: p.pfds[i].Fd, Events: m}
-		out++
 	}
 	// When evs filled up, the next scan starts after the last fd taken,
 	// so that the ones left out come first. Otherwise every ready fd was
 	// taken and the order stays: moving the start would let some fds
 	// jump the queue and serve twice while another waits.
 	if k < count {
-		p.start = (p.start + k) % count
+		b.start = (b.start + k) % count
 	}
 	return out, nil
 }
 
-// Wake implements poller.Poller.
-func (p *Poller) Wake() error { return p.waker.Wake(p.kwake) }
+// Wake implements poller.Backend.
+func (b *Backend) Wake() error { return b.wake.Wake() }
 
-// Close implements poller.Poller.
-func (p *Poller) Close() error { return p.wake.Close() }
+// Close implements poller.Backend.
+func (b *Backend) Close() error { return b.wake.Close() }

@@ -1,10 +1,10 @@
 //go:build linux
 
-package poll
+package poller
 
 import "golang.org/x/sys/unix"
 
 // pollRdHup asks poll(2) for a peer's shutdown of its writing side
-// (poller.RdHup, what FDError events wait for), as EPOLLRDHUP does for
+// (ReadHangup, what FDError events wait for), as EPOLLRDHUP does for
 // epoll.
 const pollRdHup = unix.POLLRDHUP
