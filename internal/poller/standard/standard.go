@@ -126,7 +126,7 @@ func (s *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 	}
 	if err == nil {
 		s.record(fd, tok, in)
-	} else if errors.Is(err, poller.ErrNotRegistered) && fd < len(s.regs) {
+	} else if errors.Is(err, poller.ErrNotRegistered) && fd >= 0 && fd < len(s.regs) {
 		s.regs[fd] = reg{}
 	}
 	return err
