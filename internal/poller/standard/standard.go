@@ -34,6 +34,7 @@ type current struct{ b poller.Backend }
 type Backend struct {
 	cur      atomic.Pointer[current] // read by Wake on any goroutine
 	fellBack bool
+	kick     bool             // the next Wait must not block: a Wake may have gone to the old backend
 	regs     []reg            // what is registered, indexed by descriptor: replayed on fallback
 	retired  []poller.Backend // closed only by Close: a racing Wake may still use them
 	onFall   func(cause, err error)
@@ -90,6 +91,7 @@ func (s *Backend) fallBack(cause error) bool {
 	s.fellBack = true
 	s.retired = append(s.retired, s.Current())
 	s.cur.Store(&current{p})
+	s.kick = true
 	return true
 }
 
@@ -144,12 +146,17 @@ func (s *Backend) Delete(fd int) error {
 	return err
 }
 
-// Wait implements poller.Backend. The wait in which epoll fails returns
-// at once, empty: a Wake racing with the switch may have gone to epoll,
-// so the loop looks at its queues before it waits in poll.
+// Wait implements poller.Backend. A Wake made before a fallback, or
+// racing with it, may have gone to epoll: so the wait in which epoll
+// fails returns at once, empty, and after a fallback made by Add, Modify
+// or Delete the first wait in poll does not block.
 func (s *Backend) Wait(evs []poller.Event, ms int) (int, error) {
+	if s.kick {
+		s.kick, ms = false, 0
+	}
 	n, err := s.Current().Wait(evs, ms)
 	if err != nil && s.fallBack(err) {
+		s.kick = false // returning now serves the Wake
 		return 0, nil
 	}
 	return n, err
