@@ -59,7 +59,7 @@ type Backend struct {
 	file    *os.File
 	raw     syscall.RawConn
 	past    time.Time
-	woken   atomic.Bool // a Wake not yet seen by a wait
+	woken   atomic.Bool       // a Wake not yet seen by a wait
 	cur     []unix.EpollEvent // the harvest buffer of the wait in progress
 	waitN   int
 	waitErr error
