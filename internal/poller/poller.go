@@ -159,6 +159,7 @@ var (
 //
 //	idle ──BeginWait──▶ parked  (nothing registered: Wait parks on a channel)
 //	idle ──BeginWait──▶ kernel  (Wait blocks in the backend)
+//	parked ──Wait──▶ kernel     (something was registered since BeginWait)
 //	parked ──Wake──▶ woken      (Wake sends on the channel)
 //	kernel ──Wake──▶ woken      (Wake calls Backend.Wake)
 //	any ──end of Wait──▶ idle
@@ -247,6 +248,11 @@ func (p *Poller) BeginWait() {
 // With nothing registered it parks the goroutine on a channel: the Go
 // scheduler hands that over without a system call or a thread.
 func (p *Poller) Wait(evs []Event, timeout time.Duration) (int, error) {
+	if p.regs > 0 && p.state.Load() == stateParked {
+		// Registered since BeginWait: this wait is the backend's, so a
+		// Wake must go there. If the swap fails a Wake came already.
+		p.state.CompareAndSwap(stateParked, stateKernel)
+	}
 	if timeout != 0 && p.state.Load() == stateWoken {
 		timeout = 0
 	}
