@@ -185,7 +185,8 @@ const (
 type Poller struct {
 	b     Backend
 	caps  Caps
-	regs  int // registrations the backend holds
+	regs  int    // registrations the backend holds
+	isReg []bool // isReg[fd]: fd is counted in regs
 	state atomic.Int32
 	ch    chan struct{}
 	timer *time.Timer
@@ -207,25 +208,40 @@ func (p *Poller) Caps() Caps { return p.caps }
 // Add registers fd; see Backend.
 func (p *Poller) Add(fd int, tok Token, in Interest) error {
 	err := p.b.Add(fd, tok, in)
-	if err == nil {
-		p.regs++
+	if err == nil && fd >= 0 {
+		for fd >= len(p.isReg) {
+			p.isReg = append(p.isReg, make([]bool, len(p.isReg)+64)...)
+		}
+		if !p.isReg[fd] {
+			p.isReg[fd] = true
+			p.regs++
+		}
 	}
 	return err
 }
 
+// uncount stops counting fd.
+func (p *Poller) uncount(fd int) {
+	if fd >= 0 && fd < len(p.isReg) && p.isReg[fd] {
+		p.isReg[fd] = false
+		p.regs--
+	}
+}
+
 // Modify changes fd's registration; see Backend. When the registration is
-// gone (ErrNotRegistered) it is no longer counted.
+// gone (ErrNotRegistered) it is no longer counted, and a Delete that
+// follows does not count it off again.
 func (p *Poller) Modify(fd int, tok Token, in Interest) error {
 	err := p.b.Modify(fd, tok, in)
 	if err != nil && errors.Is(err, ErrNotRegistered) {
-		p.regs--
+		p.uncount(fd)
 	}
 	return err
 }
 
 // Delete removes fd's registration; see Backend.
 func (p *Poller) Delete(fd int) error {
-	p.regs--
+	p.uncount(fd)
 	return p.b.Delete(fd)
 }
 
