@@ -332,5 +332,8 @@ func Millis(d time.Duration) int {
 	if d < 0 {
 		return -1
 	}
-	return int(min((d+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
+	if d > math.MaxInt32*time.Millisecond {
+		return math.MaxInt32 // and d+time.Millisecond-1 could overflow
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
 }
