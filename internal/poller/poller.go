@@ -159,7 +159,7 @@ var (
 //
 //	idle ──BeginWait──▶ parked  (nothing registered: Wait parks on a channel)
 //	idle ──BeginWait──▶ kernel  (Wait blocks in the backend)
-//	parked ──Wait──▶ kernel     (something was registered since BeginWait)
+//	parked ◀──Wait──▶ kernel    (registrations came or went since BeginWait)
 //	parked ──Wake──▶ woken      (Wake sends on the channel)
 //	kernel ──Wake──▶ woken      (Wake calls Backend.Wake)
 //	any ──end of Wait──▶ idle
@@ -264,10 +264,14 @@ func (p *Poller) BeginWait() {
 // With nothing registered it parks the goroutine on a channel: the Go
 // scheduler hands that over without a system call or a thread.
 func (p *Poller) Wait(evs []Event, timeout time.Duration) (int, error) {
-	if p.regs > 0 && p.state.Load() == stateParked {
-		// Registered since BeginWait: this wait is the backend's, so a
-		// Wake must go there. If the swap fails a Wake came already.
-		p.state.CompareAndSwap(stateParked, stateKernel)
+	want := stateKernel
+	if p.regs <= 0 {
+		want = stateParked
+	}
+	if s := p.state.Load(); (s == stateParked || s == stateKernel) && s != want {
+		// Registrations came or went since BeginWait: a Wake must go
+		// where this wait waits. If the swap fails a Wake came already.
+		p.state.CompareAndSwap(s, want)
 	}
 	if timeout != 0 && p.state.Load() == stateWoken {
 		timeout = 0
@@ -275,8 +279,11 @@ func (p *Poller) Wait(evs []Event, timeout time.Duration) (int, error) {
 	var n int
 	var err error
 	switch {
-	case timeout == 0:
-		n, err = p.b.Wait(evs, 0)
+	case p.regs <= 0 && timeout == 0:
+		select { // nothing to harvest; take a Wake's token, if any
+		case <-p.ch:
+		default:
+		}
 	case p.regs <= 0:
 		p.park(timeout)
 	default:
