@@ -159,6 +159,7 @@ var (
 //
 //	idle ──BeginWait──▶ parked  (nothing registered: Wait parks on a channel)
 //	idle ──BeginWait──▶ kernel  (Wait blocks in the backend)
+//	parked ◀──Wait──▶ kernel    (registrations came or went since BeginWait)
 //	parked ──Wake──▶ woken      (Wake sends on the channel)
 //	kernel ──Wake──▶ woken      (Wake calls Backend.Wake)
 //	any ──end of Wait──▶ idle
@@ -184,7 +185,8 @@ const (
 type Poller struct {
 	b     Backend
 	caps  Caps
-	regs  int // registrations the backend holds
+	regs  int    // registrations the backend holds
+	isReg []bool // isReg[fd]: fd is counted in regs
 	ch    chan struct{}
 	timer *time.Timer
 	// state is written by Wake on other goroutines: on a line of its own,
@@ -210,25 +212,40 @@ func (p *Poller) Caps() Caps { return p.caps }
 // Add registers fd; see Backend.
 func (p *Poller) Add(fd int, tok Token, in Interest) error {
 	err := p.b.Add(fd, tok, in)
-	if err == nil {
-		p.regs++
+	if err == nil && fd >= 0 {
+		for fd >= len(p.isReg) {
+			p.isReg = append(p.isReg, make([]bool, len(p.isReg)+64)...)
+		}
+		if !p.isReg[fd] {
+			p.isReg[fd] = true
+			p.regs++
+		}
 	}
 	return err
 }
 
+// uncount stops counting fd.
+func (p *Poller) uncount(fd int) {
+	if fd >= 0 && fd < len(p.isReg) && p.isReg[fd] {
+		p.isReg[fd] = false
+		p.regs--
+	}
+}
+
 // Modify changes fd's registration; see Backend. When the registration is
-// gone (ErrNotRegistered) it is no longer counted.
+// gone (ErrNotRegistered) it is no longer counted, and a Delete that
+// follows does not count it off again.
 func (p *Poller) Modify(fd int, tok Token, in Interest) error {
 	err := p.b.Modify(fd, tok, in)
 	if err != nil && errors.Is(err, ErrNotRegistered) {
-		p.regs--
+		p.uncount(fd)
 	}
 	return err
 }
 
 // Delete removes fd's registration; see Backend.
 func (p *Poller) Delete(fd int) error {
-	p.regs--
+	p.uncount(fd)
 	return p.b.Delete(fd)
 }
 
@@ -251,14 +268,26 @@ func (p *Poller) BeginWait() {
 // With nothing registered it parks the goroutine on a channel: the Go
 // scheduler hands that over without a system call or a thread.
 func (p *Poller) Wait(evs []Event, timeout time.Duration) (int, error) {
+	want := stateKernel
+	if p.regs <= 0 {
+		want = stateParked
+	}
+	if s := p.state.Load(); (s == stateParked || s == stateKernel) && s != want {
+		// Registrations came or went since BeginWait: a Wake must go
+		// where this wait waits. If the swap fails a Wake came already.
+		p.state.CompareAndSwap(s, want)
+	}
 	if timeout != 0 && p.state.Load() == stateWoken {
 		timeout = 0
 	}
 	var n int
 	var err error
 	switch {
-	case timeout == 0:
-		n, err = p.b.Wait(evs, 0)
+	case p.regs <= 0 && timeout == 0:
+		select { // nothing to harvest; take a Wake's token, if any
+		case <-p.ch:
+		default:
+		}
 	case p.regs <= 0:
 		p.park(timeout)
 	default:
@@ -314,5 +343,8 @@ func Millis(d time.Duration) int {
 	if d < 0 {
 		return -1
 	}
-	return int(min((d+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
+	if d > math.MaxInt32*time.Millisecond {
+		return math.MaxInt32 // and d+time.Millisecond-1 could overflow
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -75,6 +76,7 @@ type Backend struct {
 	file    *os.File
 	raw     syscall.RawConn
 	past    time.Time
+	woken   atomic.Bool       // a Wake not yet seen by a wait
 	cur     []unix.EpollEvent // the harvest buffer of the wait in progress
 	waitN   int
 	waitErr error
@@ -222,8 +224,11 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	return out, nil
 }
 
-// runtimeWait waits through the runtime's poller: a read-readiness wait on
-// the epoll descriptor with the timeout as its deadline.
+// runtimeWait waits through the runtime's poller (Wait has tried a
+// non-blocking epoll_wait first): a read-readiness wait on the epoll
+// descriptor with the timeout as its deadline. Wake sets the woken flag, then moves the
+// deadline into the past; the wait sets its deadline, then looks at the
+// flag: whichever order they run in, the wait does not block past a Wake.
 func (b *Backend) runtimeWait(buf []unix.EpollEvent, ms int) (int, error) {
 	var dl time.Time
 	if ms > 0 {
@@ -232,9 +237,16 @@ func (b *Backend) runtimeWait(buf []unix.EpollEvent, ms int) (int, error) {
 	if err := b.file.SetReadDeadline(dl); err != nil {
 		return 0, err
 	}
+	// Setting the deadline undid the past one of a Wake that came
+	// before: the flag, checked after, still shows it. A Wake after
+	// the check moves the deadline we just set into the past.
+	if b.woken.Swap(false) {
+		return 0, nil
+	}
 	b.waitN, b.waitErr, b.cur = 0, nil, buf
 	if err := b.raw.Read(b.waitFn); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			b.woken.Store(false) // the Wake, if any, is served
 			return 0, nil
 		}
 		return 0, err
@@ -259,6 +271,7 @@ func (b *Backend) rawWait(uintptr) bool {
 // Wake implements poller.Backend.
 func (b *Backend) Wake() error {
 	if b.file != nil {
+		b.woken.Store(true)
 		return b.file.SetReadDeadline(b.past)
 	}
 	return b.wake.Wake()

@@ -34,6 +34,7 @@ type current struct{ b poller.Backend }
 type Backend struct {
 	cur      atomic.Pointer[current] // read by Wake on any goroutine
 	fellBack bool
+	kick     bool             // the next Wait must not block: a Wake may have gone to the old backend
 	regs     []reg            // what is registered, indexed by descriptor: replayed on fallback
 	retired  []poller.Backend // closed only by Close: a racing Wake may still use them
 	onFall   func(cause, err error)
@@ -65,7 +66,7 @@ func (s *Backend) Caps() poller.Caps {
 }
 
 // fallBack moves every registration to a new poll backend. It returns
-// nil if it did, else why not.
+// nil if it did, else why not: cause, with the fallback's own error.
 func (s *Backend) fallBack(cause error) error {
 	if s.fellBack {
 		return cause
@@ -90,6 +91,7 @@ func (s *Backend) fallBack(cause error) error {
 	s.fellBack = true
 	s.retired = append(s.retired, s.Current())
 	s.cur.Store(&current{p})
+	s.kick = true
 	return nil
 }
 
@@ -130,7 +132,7 @@ func (s *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 	}
 	if err == nil {
 		s.record(fd, tok, in)
-	} else if errors.Is(err, poller.ErrNotRegistered) && fd < len(s.regs) {
+	} else if errors.Is(err, poller.ErrNotRegistered) && fd >= 0 && fd < len(s.regs) {
 		s.regs[fd] = reg{}
 	}
 	return err
@@ -148,13 +150,20 @@ func (s *Backend) Delete(fd int) error {
 	return err
 }
 
-// Wait implements poller.Backend. The wait in which epoll fails returns
-// at once, empty: a Wake racing with the switch may have gone to epoll,
-// so the loop looks at its queues before it waits in poll.
+// Wait implements poller.Backend. A Wake made before a fallback, or
+// racing with it, may have gone to epoll: so the wait in which epoll
+// fails returns at once, empty, and after a fallback made by Add, Modify
+// or Delete the first wait in poll does not block.
 func (s *Backend) Wait(evs []poller.Event, ms int) (int, error) {
+	if s.kick {
+		s.kick, ms = false, 0
+	}
 	n, err := s.Current().Wait(evs, ms)
 	if err != nil {
-		return 0, s.fallBack(err)
+		if err = s.fallBack(err); err == nil {
+			s.kick = false // returning now serves the Wake
+		}
+		return 0, err
 	}
 	return n, err
 }
