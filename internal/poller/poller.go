@@ -15,8 +15,12 @@
 // Registrations. A registration is a descriptor number, a Token and an
 // Interest. Add registers a number that is not registered; Modify replaces
 // the token and interest of a registered one; Delete removes it. The core
-// never adds a number twice and never registers an empty Interest (it
-// deletes instead). Tokens are opaque to backends: a harvest reports the
+// adds a number only when, as far as it knows, it is not registered (never
+// added, deleted, or reported gone by Modify); a backend whose kernel still
+// holds a registration for that number (closed and reused behind the
+// loop's back) takes it over. The core never registers an empty Interest
+// (it deletes instead), and after a Modify that fails with ErrBadFD it
+// still calls Delete. Tokens are opaque to backends: a harvest reports the
 // token of the registration current when the kernel reported readiness,
 // exactly as given to the last Add or Modify, never an older one. The core
 // makes a new token whenever a number may name a new file (a new event on
@@ -29,7 +33,8 @@
 // them itself, before the readiness it reported could be missed; the core
 // never re-registers to re-arm.
 //
-// Harvests. Wait fills at most len(evs) entries, each for a distinct
+// Harvests. The core never passes an empty evs. Wait fills at most
+// len(evs) entries, each for a distinct
 // registration: a descriptor appears at most once per harvest, with all
 // its ready bits in one Event. When more descriptors are ready than fit,
 // the ones left out must come first in a later harvest: epoll's kernel
@@ -61,7 +66,15 @@
 // errno is wrapped as well, so errors.Is(err, unix.EPERM) works.
 //
 // Capabilities. Caps declares what a backend can do beyond the minimum;
-// the core asks for capabilities, never for backend names.
+// the core asks for capabilities, never for backend names. Caps is read
+// once, when the Poller is made: a backend declares what holds for its
+// whole life.
+//
+// Known limit. A registered descriptor closed while another descriptor for
+// the same open file (a dup, a child's copy) stays open is still watched
+// by epoll under its old registration, which Delete of the number can no
+// longer reach: the core's rule for users is to free fd events before
+// closing their descriptor.
 package poller
 
 import (
@@ -121,10 +134,11 @@ const (
 	// Without it the core audits its registrations with Modify when the
 	// loop has been idle for a while.
 	CapReportsClosed
-	// CapSharedChanges: events may be changed by another goroutine while
-	// the loop waits, under a lock the trace callback releases around the
-	// wait (tevent's poll_mt). The core then wakes the wait on every
-	// change and leaves every kernel call to the loop goroutine.
+	// CapSharedChanges: the loop's events may be changed by another
+	// goroutine while the loop waits, under a lock the trace callback
+	// releases around the wait (tevent's poll_mt). The core then wakes
+	// the wait on every change; backend calls still happen only on the
+	// loop goroutine, so the backend itself needs no locking.
 	CapSharedChanges
 )
 
@@ -265,6 +279,7 @@ func (p *Poller) BeginWait() {
 
 // Wait harvests ready registrations into evs, waiting at most timeout
 // (negative: no limit; zero: not at all), and returns early after a Wake.
+// Call BeginWait first: Wake ends only a wait that was announced.
 // With nothing registered it parks the goroutine on a channel: the Go
 // scheduler hands that over without a system call or a thread.
 func (p *Poller) Wait(evs []Event, timeout time.Duration) (int, error) {
