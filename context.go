@@ -178,7 +178,7 @@ func (ev *Context) Free() {
 		// Another goroutine drives the loop: freeing here would race with
 		// it. The loop frees the context on its next turn instead.
 		if ev.wrap != nil {
-			l.handOver(ev)
+			l.handOverNow(ev)
 			return
 		}
 		l.debugf(levelWarning, "tevent: Context.Free called from another goroutine while the loop runs; handed over to the loop")

@@ -127,18 +127,22 @@ func (ev *Context) LoopOnce() error {
 		defer l.release()
 		return l.loopOnce()
 	}
+	// Deferred, so that a handler's panic, recovered by the caller,
+	// leaves a loop that can be entered again.
+	defer l.idle()
 	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && !l.stopReq.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
 		l.runImmediate()
-		l.nowValid = false
-		l.running.Store(0)
 		return nil
 	}
-	err := l.loopOnce()
+	return l.loopOnce()
+}
+
+// idle ends a LoopOnce entered without recording the owner.
+func (l *loop) idle() {
 	l.nowValid = false
 	l.running.Store(0)
-	return err
 }
 
 // LoopWait runs the loop until the context has no fd, timer, signal or

@@ -132,21 +132,26 @@ func (tp *ThreadProxy) Freed() bool { return tp.freed.Load() }
 // would otherwise race with the loop): the loop frees item on its next
 // turn, and the misuse is logged. It reports whether it handed over.
 func (l *loop) handOver(item owned) bool {
-	if _, ctx := item.(*Context); !ctx && (!l.inWait.Load() || l.sharedChanges) {
+	if !l.inWait.Load() || l.sharedChanges {
 		return false
 	}
+	l.handOverNow(item)
+	return true
+}
+
+// handOverNow queues the free of item for the loop and wakes it.
+func (l *loop) handOverNow(item owned) {
 	in := &l.inbox
 	in.mu.Lock()
 	if in.closed {
 		in.mu.Unlock()
-		return true
+		return
 	}
 	in.calls = append(in.calls, proxyCall{item: item})
 	in.queued.Store(int32(len(in.calls)))
 	in.poller.Wake()
 	in.mu.Unlock()
-	l.debugf(levelWarning, "tevent: Free called from another goroutine while the loop waits; handed over to the loop", "item", fmt.Sprintf("%T", item))
-	return true
+	l.debugf(levelWarning, "tevent: Free called from another goroutine while the loop runs; handed over to the loop", "item", fmt.Sprintf("%T", item))
 }
 
 // foreign reports a call that may only be made on the loop's goroutine,
