@@ -48,11 +48,21 @@ func (c *Conn) inLen() int {
 	return len(c.bufs.in)
 }
 
+// outLen is the output waiting for the socket to become writable.
 func (c *Conn) outLen() int {
 	if c.bufs == nil {
 		return 0
 	}
 	return len(c.bufs.out)
+}
+
+// outBuffered also counts output staged in the current data callback.
+func (c *Conn) outBuffered() int {
+	n := c.outLen()
+	if c.loop.cur == c {
+		n += len(c.loop.stage)
+	}
+	return n
 }
 
 func (c *Conn) touch() {

@@ -331,8 +331,10 @@ func TestServerShutdownGraceful(t *testing.T) {
 func TestServerShutdownDeadline(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
+		wrote := make(chan int, 1)
 		rec.data = func(c *Conn, in []byte) int {
 			c.Write(make([]byte, 32<<20))
+			c.Loop().Context().NewImmediate().Schedule(func(*tevent.Context, *tevent.Immediate) { wrote <- c.OutboundBuffered() })
 			return len(in)
 		}
 		s, err := NewServer(rec, &ServerConfig{Backend: backend, MaxWriteBuffer: 64 << 20})
@@ -346,7 +348,7 @@ func TestServerShutdownDeadline(t *testing.T) {
 		c.(*net.TCPConn).SetReadBuffer(4096)
 		c.Write([]byte("x"))
 		// The client never reads: the deadline forces the close.
-		waitFor(t, "open", rec.opened)
+		waitFor(t, "write", wrote)
 		s.Shutdown(time.Now().Add(20 * time.Millisecond))
 		waitServer(t, s)
 		if err := waitFor(t, "close", rec.closed); !errors.Is(err, ErrServerClosed) {
