@@ -31,17 +31,3 @@ func sysWrite(fd int, p []byte) (int, error) {
 	}
 	return int(n), nil
 }
-
-// acceptFD accepts a connection, non-blocking and close-on-exec, without
-// asking for the peer's address (nothing is allocated).
-func acceptFD(lfd int) (int, error) {
-	fd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-	if e != 0 {
-		return -1, e
-	}
-	return int(fd), nil
-}
-
-func socketCloexec(family, typ int) (int, error) {
-	return unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-}

@@ -62,7 +62,7 @@ func openListener(network, address string, backlog int) (*listener, error) {
 	default:
 		return nil, fmt.Errorf("tsocket: listen: unknown network %q (tcp, tcp4, tcp6, unix)", network)
 	}
-	fd, err := socketCloexec(family, unix.SOCK_STREAM)
+	fd, err := newSocket(family, unix.SOCK_STREAM)
 	if err != nil {
 		return nil, opErrNet("socket", network, err)
 	}

@@ -11,7 +11,7 @@ import (
 // the loop's buffer, the write is staged in the loop's buffer and flushed
 // with one write.
 func TestServerZeroAllocsPerMessage(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		ev, err := tevent.New(tevent.WithBackend(backend))
 		if err != nil {
 			t.Fatal(err)

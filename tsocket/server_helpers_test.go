@@ -16,9 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const testTimeout = 20 * time.Second
+const srvTimeout = 20 * time.Second
 
-func openFDs(t testing.TB) int {
+func srvOpenFDs(t testing.TB) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -27,28 +27,28 @@ func openFDs(t testing.TB) int {
 	return len(ents)
 }
 
-// checkFDs fails t if the process holds more descriptors at the end of the
+// srvCheckFDs fails t if the process holds more descriptors at the end of the
 // test than at its start.
-func checkFDs(t *testing.T) {
+func srvCheckFDs(t *testing.T) {
 	t.Helper()
-	before := openFDs(t)
+	before := srvOpenFDs(t)
 	t.Cleanup(func() {
-		deadline := time.Now().Add(testTimeout)
-		for openFDs(t) > before && time.Now().Before(deadline) {
+		deadline := time.Now().Add(srvTimeout)
+		for srvOpenFDs(t) > before && time.Now().Before(deadline) {
 			// Go's net closes client descriptors asynchronously; give
 			// the runtime a turn without sleeping on a guess.
 			runtimeGosched()
 		}
-		if n := openFDs(t); n > before {
+		if n := srvOpenFDs(t); n > before {
 			t.Errorf("descriptors: %d at start, %d at end", before, n)
 		}
 	})
 }
 
-func forEachBackend(t *testing.T, fn func(t *testing.T, backend string)) {
+func forEachServerBackend(t *testing.T, fn func(t *testing.T, backend string)) {
 	for _, b := range tevent.Backends() {
 		t.Run(b, func(t *testing.T) {
-			checkFDs(t)
+			srvCheckFDs(t)
 			fn(t, b)
 		})
 	}
@@ -133,7 +133,7 @@ func waitServer(t testing.TB, s *Server) {
 		if err != nil {
 			t.Errorf("Wait: %v", err)
 		}
-	case <-time.After(testTimeout):
+	case <-time.After(srvTimeout):
 		t.Fatal("server did not stop")
 	}
 }
@@ -143,7 +143,7 @@ func waitFor[T any](t testing.TB, what string, ch <-chan T) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(testTimeout):
+	case <-time.After(srvTimeout):
 		t.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
 	}
@@ -151,11 +151,11 @@ func waitFor[T any](t testing.TB, what string, ch <-chan T) T {
 
 func dial(t testing.TB, addr string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, testTimeout)
+	c, err := net.DialTimeout("tcp", addr, srvTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(testTimeout))
+	c.SetDeadline(time.Now().Add(srvTimeout))
 	return c
 }
 

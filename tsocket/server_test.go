@@ -20,7 +20,7 @@ import (
 )
 
 func TestServerEcho(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		_, addr := startServer(t, rec, ServerConfig{Loops: 3, Backend: backend})
 		var wg sync.WaitGroup
@@ -35,7 +35,7 @@ func TestServerEcho(t *testing.T) {
 					return
 				}
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(testTimeout))
+				c.SetDeadline(time.Now().Add(srvTimeout))
 				r := rand.New(rand.NewPCG(uint64(i), 1))
 				for k := 0; k < 20; k++ {
 					msg := make([]byte, 1+r.IntN(200000))
@@ -71,7 +71,7 @@ func TestServerEcho(t *testing.T) {
 // A handler that consumes whole lines only: the rest is kept and handed
 // back with the next bytes appended.
 func TestServerPartialConsume(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		rec.data = func(c *Conn, in []byte) int {
 			n := 0
@@ -112,7 +112,7 @@ func TestServerPartialConsume(t *testing.T) {
 }
 
 func TestServerWriteLimit(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		chunk := make([]byte, 1<<16)
 		rec.data = func(c *Conn, in []byte) int {
@@ -141,7 +141,7 @@ func TestServerWriteLimit(t *testing.T) {
 }
 
 func TestServerInboundLimit(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		rec.data = func(c *Conn, in []byte) int { return 0 } // never consumes
 		_, addr := startServer(t, rec, ServerConfig{Backend: backend, MaxInbound: 100000})
@@ -155,7 +155,7 @@ func TestServerInboundLimit(t *testing.T) {
 }
 
 func TestServerIdleTimeout(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		s, addr := startServer(t, rec, ServerConfig{Backend: backend, IdleTimeout: 30 * time.Millisecond, Loops: 2})
 		c1 := dial(t, addr)
@@ -180,7 +180,7 @@ func TestServerIdleTimeout(t *testing.T) {
 // A handle taken from a closed connection must never reach the connection
 // that reuses its descriptor number (and its recycled Conn).
 func TestServerHandleGeneration(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		_, addr := startServer(t, rec, ServerConfig{Backend: backend})
 		c1 := dial(t, addr)
@@ -219,7 +219,7 @@ func TestServerHandleGeneration(t *testing.T) {
 }
 
 func TestServerHandleFromGoroutines(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		hs := make(chan ConnHandle, 1)
 		rec.open = func(c *Conn) { hs <- c.Handle() }
@@ -254,7 +254,7 @@ func TestServerHandleFromGoroutines(t *testing.T) {
 }
 
 func TestServerCloseWrite(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		got := make(chan string, 10)
 		rec.open = func(c *Conn) {
@@ -286,7 +286,7 @@ func TestServerCloseWrite(t *testing.T) {
 }
 
 func TestServerShutdownGraceful(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		big := make([]byte, 4<<20)
 		for i := range big {
@@ -310,7 +310,7 @@ func TestServerShutdownGraceful(t *testing.T) {
 		c.Write([]byte("x"))
 		first := make([]byte, 1)
 		io.ReadFull(c, first) // the server has written; most is pending
-		s.Shutdown(time.Now().Add(testTimeout))
+		s.Shutdown(time.Now().Add(srvTimeout))
 		rest, err := io.ReadAll(c)
 		if err != nil {
 			t.Fatal(err)
@@ -329,7 +329,7 @@ func TestServerShutdownGraceful(t *testing.T) {
 }
 
 func TestServerShutdownDeadline(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		wrote := make(chan int, 1)
 		rec.data = func(c *Conn, in []byte) int {
@@ -360,7 +360,7 @@ func TestServerShutdownDeadline(t *testing.T) {
 // The caller's own contexts, driven by the caller, with its own timer on
 // the same loop.
 func TestServerUserContexts(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		ev, err := tevent.New(tevent.WithBackend(backend))
 		if err != nil {
 			t.Fatal(err)
@@ -399,7 +399,7 @@ func TestServerUserContexts(t *testing.T) {
 		if _, err := io.ReadFull(c, got); err != nil || string(got) != "tick" {
 			t.Fatalf("got %q %v", got, err)
 		}
-		s.Shutdown(time.Now().Add(testTimeout))
+		s.Shutdown(time.Now().Add(srvTimeout))
 		waitServer(t, s)
 		// LoopWait returns: the server left nothing behind on ev.
 		if err := waitFor(t, "LoopWait", loopErr); err != nil {
@@ -409,7 +409,7 @@ func TestServerUserContexts(t *testing.T) {
 }
 
 func TestServerUnix(t *testing.T) {
-	checkFDs(t)
+	srvCheckFDs(t)
 	rec := newRecorder()
 	s, err := NewServer(rec, nil)
 	if err != nil {
@@ -424,7 +424,7 @@ func TestServerUnix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(testTimeout))
+	c.SetDeadline(time.Now().Add(srvTimeout))
 	echoOnce(t, c, []byte("hello unix"))
 	c.Close()
 	s.Close()
@@ -435,7 +435,7 @@ func TestServerUnix(t *testing.T) {
 }
 
 func TestServerBadInput(t *testing.T) {
-	checkFDs(t)
+	srvCheckFDs(t)
 	s, err := NewServer(BaseHandler{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -484,7 +484,7 @@ func TestServerManyConnsDropped(t *testing.T) {
 	rl.Cur = rl.Max
 	unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
 	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		if backend != "epoll" && backend != "poll" {
 			t.Skip("one epoll and one poll backend are enough for 10,000 conns")
 		}
@@ -532,7 +532,7 @@ func TestServerManyConnsDropped(t *testing.T) {
 
 // EMFILE on accept pauses the listener instead of spinning the loop.
 func TestServerEMFILE(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
+	forEachServerBackend(t, func(t *testing.T, backend string) {
 		ev, err := tevent.New(tevent.WithBackend(backend))
 		if err != nil {
 			t.Fatal(err)
@@ -557,7 +557,7 @@ func TestServerEMFILE(t *testing.T) {
 		var rl unix.Rlimit
 		unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
 		old := rl
-		rl.Cur = uint64(openFDs(t) + 16)
+		rl.Cur = uint64(srvOpenFDs(t) + 16)
 		unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
 		var fill []int
 		for {
@@ -595,7 +595,7 @@ func TestServerEMFILE(t *testing.T) {
 			unix.Close(fd)
 		}
 		unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
-		deadline := time.Now().Add(testTimeout)
+		deadline := time.Now().Add(srvTimeout)
 		for len(rec.opened) < 3 && time.Now().Before(deadline) {
 			ev.LoopOnce()
 		}
