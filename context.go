@@ -234,7 +234,7 @@ func (ev *Context) freeMain() {
 	l.immHead, l.immTail = nil, nil
 	l.posts = postQueue{}
 	l.timers = timerHeap{}
-	l.fdTable, l.dirty = nil, nil
+	l.fdTable, l.dirty = fdTable{}, nil
 	l.poller.Close()
 	l.debugf(levelTrace, "tevent: context freed", "backend", l.backend)
 }

@@ -80,23 +80,34 @@ type FD struct {
 
 // fdState is what the loop knows of one descriptor number: the events on
 // it and what the kernel was last told.
+//
+// It is 56 bytes (one per watched descriptor, from slabs): tokens are
+// kept as their generation, the part that is not the fd number.
 type fdState struct {
-	fd     int
 	events []*FD
-	inline [1]*FD          // events' storage while the fd has one event
-	rr     int             // round-robin start among events
-	kmask  poller.Interest // interest registered with the kernel; 0: not registered
-	ktok   poller.Token    // the token the kernel holds
-	// token is the registration's current token. A new one is made for
-	// every event added: readiness harvested under an older token may
-	// belong to a file that had this number before, and is dropped.
-	token  poller.Token
-	dirty  bool // kernel interest must be recomputed before the next wait
-	gotErr bool // error seen that no event wanted: stop asking until flags change
-	// checked is the turn (loop.checkTurn) in which the number was last
-	// seen open: AddFD checks a descriptor once per turn, not once per
-	// event, so adding and freeing events between turns costs no syscall.
-	checked uint64
+	inline [1]*FD // events' storage while the fd has one event
+	fd     int32
+	rr     int32 // round-robin start among events
+	// gen is the generation of the registration's current token (see
+	// token). A new one is made for every event added: readiness
+	// harvested under an older token may belong to a file that had this
+	// number before, and is dropped.
+	gen  uint32
+	kgen uint32 // the generation of the token the kernel holds
+	// checked is the turn (low 32 bits of loop.waits+1) in which the
+	// number was last seen open: AddFD checks a descriptor once per turn,
+	// not once per event, so adding and freeing events between turns
+	// costs no syscall. (A wrapped turn number costs at most one missed
+	// check, which the kernel's refusal then reports.)
+	checked uint32
+	kmask   poller.Interest // interest registered with the kernel; 0: not registered
+	dirty   bool            // kernel interest must be recomputed before the next wait
+	gotErr  bool            // error seen that no event wanted: stop asking until flags change
+}
+
+// token is the registration's current token: its generation and number.
+func (st *fdState) token() poller.Token {
+	return poller.Token(st.gen)<<32 | poller.Token(uint32(st.fd))
 }
 
 // fdReport is an error handed to an event before it is disabled.
@@ -135,15 +146,15 @@ func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 		return nil, fmt.Errorf("%w: %d", ErrBadFD, fd)
 	}
 	st := l.fdStateFor(fd)
-	if st.checked != l.waits+1 {
+	if st.checked != uint32(l.waits+1) {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
 			return nil, fmt.Errorf("%w: %d: %w", ErrBadFD, fd, err)
 		}
-		st.checked = l.waits + 1
+		st.checked = uint32(l.waits + 1)
 	}
 	f := &FD{ctx: ctx, state: st, handler: h, fd: int32(fd), flags: flags & fdAllFlags}
 	st.events = append(st.events, f)
-	st.token = l.newToken(fd)
+	st.gen = l.newGen()
 	l.nFDEvents++
 	if f.flags != 0 {
 		l.nFDActive++
@@ -156,23 +167,64 @@ func (s *Scope) AddFD(fd int, flags FDFlags, h FDHandler) (*FD, error) {
 	return f, nil
 }
 
-// newToken makes the token of a new registration of fd.
-func (l *loop) newToken(fd int) poller.Token {
+// newGen makes the generation of a new registration's token.
+func (l *loop) newGen() uint32 {
 	l.tokenGen++
-	return poller.Token(l.tokenGen)<<32 | poller.Token(uint32(fd))
+	return l.tokenGen
+}
+
+// fdTable maps descriptor numbers to their states, in pages: growing it
+// never copies it or leaves the old copy behind as garbage, which a
+// server's memory per idle connection would count.
+type fdTable struct {
+	pages []*fdPage
+}
+
+const fdPageBits = 9
+
+type fdPage [1 << fdPageBits]*fdState
+
+// get returns fd's state, or nil.
+func (t *fdTable) get(fd int) *fdState {
+	if p := fd >> fdPageBits; p < len(t.pages) {
+		if pg := t.pages[p]; pg != nil {
+			return pg[fd&(1<<fdPageBits-1)]
+		}
+	}
+	return nil
+}
+
+// slot returns where fd's state is kept, making room for it.
+func (t *fdTable) slot(fd int) **fdState {
+	p := fd >> fdPageBits
+	if p >= len(t.pages) {
+		t.pages = append(t.pages, make([]*fdPage, p+1-len(t.pages))...)
+	}
+	pg := t.pages[p]
+	if pg == nil {
+		pg = new(fdPage)
+		t.pages[p] = pg
+	}
+	return &pg[fd&(1<<fdPageBits-1)]
+}
+
+// each calls fn for every state in the table.
+func (t *fdTable) each(fn func(st *fdState)) {
+	for _, pg := range t.pages {
+		if pg == nil {
+			continue
+		}
+		for _, st := range pg {
+			if st != nil {
+				fn(st)
+			}
+		}
+	}
 }
 
 func (l *loop) fdStateFor(fd int) *fdState {
-	if fd >= len(l.fdTable) {
-		n := 2 * len(l.fdTable)
-		if n <= fd {
-			n = fd + 64
-		}
-		t := make([]*fdState, n)
-		copy(t, l.fdTable)
-		l.fdTable = t
-	}
-	st := l.fdTable[fd]
+	slot := l.fdTable.slot(fd)
+	st := *slot
 	if st == nil {
 		if len(l.stateSlab) == 0 {
 			// States come from slabs, so the states of neighbouring fds
@@ -181,9 +233,9 @@ func (l *loop) fdStateFor(fd int) *fdState {
 		}
 		st = &l.stateSlab[0]
 		l.stateSlab = l.stateSlab[1:]
-		st.fd = fd
+		st.fd = int32(fd)
 		st.events = st.inline[:0]
-		l.fdTable[fd] = st
+		*slot = st
 	}
 	return st
 }
@@ -283,7 +335,7 @@ func (f *FD) freeOwned() {
 		// still names our file. (poll watches numbers, not files, so
 		// poll_mt, whose events may be freed by another goroutine while
 		// the loop polls, leaves it to the next turn.)
-		l.poller.Delete(st.fd)
+		l.poller.Delete(int(st.fd))
 		st.kmask = 0
 	}
 	l.markDirty(st)
@@ -337,30 +389,30 @@ func (l *loop) applyFDChanges() {
 		w := st.want()
 		var err error
 		switch {
-		case w == st.kmask && (w == 0 || st.ktok == st.token):
+		case w == st.kmask && (w == 0 || st.kgen == st.gen):
 		case w == 0:
-			err = l.poller.Delete(st.fd)
+			err = l.poller.Delete(int(st.fd))
 			st.kmask = 0
 		case st.kmask == 0:
-			err = l.poller.Add(st.fd, st.token, w)
+			err = l.poller.Add(int(st.fd), st.token(), w)
 			if err == nil {
 				l.auditSoon()
 			}
 		default:
-			err = l.poller.Modify(st.fd, st.token, w)
+			err = l.poller.Modify(int(st.fd), st.token(), w)
 			if err != nil && errors.Is(err, poller.ErrNotRegistered) {
 				// Closed and reopened behind our back: register anew.
 				st.kmask = 0
-				err = l.poller.Add(st.fd, st.token, w)
+				err = l.poller.Add(int(st.fd), st.token(), w)
 			}
 		}
 		if err != nil {
 			l.controlFailed(st, err)
 			continue
 		}
-		st.kmask, st.ktok = w, st.token
-		if w == 0 && len(st.events) == 0 && st.fd < len(l.fdTable) && l.fdTable[st.fd] == st {
-			l.fdTable[st.fd] = nil
+		st.kmask, st.kgen = w, st.gen
+		if w == 0 && len(st.events) == 0 && l.fdTable.get(int(st.fd)) == st {
+			*l.fdTable.slot(int(st.fd)) = nil
 		}
 	}
 	l.dirtySpare = dirty[:0]
@@ -371,7 +423,7 @@ func (l *loop) applyFDChanges() {
 // loop goes on.
 func (l *loop) controlFailed(st *fdState, err error) {
 	if st.kmask != 0 {
-		l.poller.Delete(st.fd)
+		l.poller.Delete(int(st.fd))
 		st.kmask = 0
 	}
 	l.disable(st, "tevent: kernel refused fd: its events get one error report, then are disabled (flags 0) until SetFlags", err)
@@ -412,11 +464,8 @@ func (l *loop) dispatchFD() bool {
 		e := l.ready[l.readyPos]
 		l.readyPos++
 		fd := int(uint32(e.Token))
-		var st *fdState
-		if fd < len(l.fdTable) {
-			st = l.fdTable[fd]
-		}
-		if st == nil || st.token != e.Token || len(st.events) == 0 {
+		st := l.fdTable.get(fd)
+		if st == nil || st.gen != uint32(e.Token>>32) || len(st.events) == 0 {
 			continue // stale: the number's registration changed since
 		}
 		if e.Ready&poller.ReadyInvalid != 0 {
@@ -425,11 +474,12 @@ func (l *loop) dispatchFD() bool {
 		}
 		fl := readyFlags(e.Ready)
 		n := len(st.events)
-		if st.rr >= n {
-			st.rr = 0
+		rr := int(st.rr)
+		if rr >= n {
+			rr = 0
 		}
 		for k := 0; k < n; k++ {
-			i := st.rr + k
+			i := rr + k
 			if i >= n {
 				i -= n
 			}
@@ -437,7 +487,7 @@ func (l *loop) dispatchFD() bool {
 			if fl&f.flags == 0 {
 				continue
 			}
-			st.rr = i + 1
+			st.rr = int32(i + 1)
 			return l.callFD(f, fl&f.flags)
 		}
 		if e.Ready&poller.ReadyError != 0 && !st.gotErr && !st.dirty {
@@ -475,7 +525,7 @@ func (l *loop) callFD(f *FD, fl FDFlags) bool {
 // loop's back.
 func (l *loop) closedBehind(st *fdState, err error) {
 	if st.kmask != 0 {
-		l.poller.Delete(st.fd)
+		l.poller.Delete(int(st.fd))
 		st.kmask = 0
 	}
 	if err == nil {
@@ -526,19 +576,20 @@ func (l *loop) auditTimeout(timeout time.Duration) time.Duration {
 // gone.
 func (l *loop) audit() {
 	found := false
-	for _, st := range l.fdTable {
-		if st == nil || st.kmask == 0 {
-			continue
+	l.fdTable.each(func(st *fdState) {
+		if st.kmask == 0 {
+			return
 		}
-		if err := l.poller.Modify(st.fd, st.ktok, st.kmask); err != nil {
+		tok := poller.Token(st.kgen)<<32 | poller.Token(uint32(st.fd))
+		if err := l.poller.Modify(int(st.fd), tok, st.kmask); err != nil {
 			if !errors.Is(err, poller.ErrNotRegistered) {
-				l.poller.Delete(st.fd)
+				l.poller.Delete(int(st.fd))
 			}
 			st.kmask = 0
 			l.closedBehind(st, err)
 			found = true
 		}
-	}
+	})
 	if !found {
 		l.auditEvery = min(2*l.auditEvery, auditMax)
 	}
@@ -566,12 +617,9 @@ func readyFlags(r poller.Ready) FDFlags {
 // descriptors.
 func (l *loop) warmReady(n int) {
 	var sink FDFlags
-	table := l.fdTable
 	for _, e := range l.ready[:n] {
-		if fd := int(uint32(e.Token)); fd < len(table) {
-			if st := table[fd]; st != nil && len(st.events) > 0 {
-				sink |= st.events[0].flags
-			}
+		if st := l.fdTable.get(int(uint32(e.Token))); st != nil && len(st.events) > 0 {
+			sink |= st.events[0].flags
 		}
 	}
 	l.warmSink = sink

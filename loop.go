@@ -55,7 +55,7 @@ type loop struct {
 	nowValid bool
 
 	// fd events (fd.go)
-	fdTable    []*fdState
+	fdTable    fdTable
 	nFDEvents  int // FD events alive
 	nFDActive  int // of those, the ones with flags: what can fire
 	dirty      []*fdState

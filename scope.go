@@ -11,6 +11,7 @@ import (
 // from its owner.
 type owned interface {
 	freeOwned()
+	ownerLink() *ownLink
 }
 
 // ownLink ties an owned item to its Scope: the scope and the item's slot
@@ -18,13 +19,13 @@ type owned interface {
 type ownLink struct {
 	owner *Scope
 	slot  int32
+	seq   uint32 // low bits of the slot's seq when adopted
 }
 
 // kidSlot is one entry of a scope's child table. seq orders children by
 // creation, so that they are freed newest first.
 type kidSlot struct {
 	item owned
-	link *ownLink
 	seq  uint64
 }
 
@@ -104,10 +105,11 @@ func (s *Scope) adopt(l *ownLink, item owned) {
 		s.kids = append(s.kids, kidSlot{})
 	}
 	s.kidSeq++
-	s.kids[slot] = kidSlot{item: item, link: l, seq: s.kidSeq}
+	s.kids[slot] = kidSlot{item: item, seq: s.kidSeq}
 	s.live++
 	l.owner = s
 	l.slot = slot
+	l.seq = uint32(s.kidSeq)
 }
 
 // disown unlinks l from its owner, if it has one.
@@ -117,7 +119,10 @@ func disown(l *ownLink) {
 		return
 	}
 	l.owner = nil
-	if int(l.slot) >= len(s.kids) || s.kids[l.slot].link != l {
+	if int(l.slot) >= len(s.kids) {
+		return // freed with its scope already
+	}
+	if k := &s.kids[l.slot]; k.item == nil || uint32(k.seq) != l.seq {
 		return // freed with its scope already
 	}
 	s.kids[l.slot] = kidSlot{}
@@ -235,8 +240,19 @@ func (s *Scope) freeSlot(slot int32, seq uint64) {
 	}
 	s.kids[slot] = kidSlot{}
 	s.live--
-	k.link.owner = nil
+	k.item.ownerLink().owner = nil
 	k.item.freeOwned()
 }
 
 func (s *Scope) freeOwned() { s.freeTree() }
+
+// ownerLink implementations: each owned item's link to its scope.
+
+func (s *Scope) ownerLink() *ownLink        { return &s.link }
+func (f *FD) ownerLink() *ownLink           { return &f.link }
+func (t *Timer) ownerLink() *ownLink        { return &t.link }
+func (im *Immediate) ownerLink() *ownLink   { return &im.link }
+func (se *Signal) ownerLink() *ownLink      { return &se.link }
+func (tp *ThreadProxy) ownerLink() *ownLink { return &tp.link }
+func (q *Queue) ownerLink() *ownLink        { return &q.link }
+func (b *reqBase) ownerLink() *ownLink      { return &b.link }
