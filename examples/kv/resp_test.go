@@ -76,7 +76,7 @@ func TestParseCommands(t *testing.T) {
 		{"*1\r\n$4\r\nPING\r\n", [][]string{{"PING"}}, 0},
 		{"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n", [][]string{{"SET", "k", ""}}, 0},
 		{"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n", [][]string{{"GET", "k"}, {"PING"}}, 0},
-		{"*2\r\n$3\r\nGET\r\n$1\r\n", nil, 17},                 // incomplete bulk
+		{"*2\r\n$3\r\nGET\r\n$1\r\n", nil, 17},                   // incomplete bulk
 		{"*0\r\n*-1\r\n*1\r\n$1\r\nx\r\n", [][]string{{"x"}}, 0}, // empty commands skipped
 		{"*1\r\n$6\r\na\r\nb\r\n\r\n", [][]string{{"a\r\nb\r\n"}}, 0},
 		{"PING\r\n", [][]string{{"PING"}}, 0},
