@@ -185,9 +185,9 @@ func TestShardAllocs(t *testing.T) {
 	}
 }
 
-// run executes one command line (split at spaces) on x, as the server
+// runLine executes one command line (split at spaces) on x, as the server
 // would on a single shard, and returns the reply.
-func run(x *execCtx, line string) string {
+func runLine(x *execCtx, line string) string {
 	var args [][]byte
 	for _, a := range strings.Fields(line) {
 		args = append(args, []byte(a))
@@ -270,7 +270,7 @@ func TestCommands(t *testing.T) {
 		{"DBSIZE", ":0\r\n"},
 		{"QUIT", "+OK\r\n"},
 	} {
-		if got := run(x, tc.in); got != tc.want {
+		if got := runLine(x, tc.in); got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.in, got, tc.want)
 		}
 	}
