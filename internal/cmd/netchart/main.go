@@ -287,10 +287,11 @@ func render(w *strings.Builder, res *results, title string) {
 		idleTop = cpuTop
 	}
 	rowH := 24
-	height := idleTop + 40 + rowH*len(idleImpls) + 30
+	footY := idleTop + 20 + rowH*len(idleImpls) + 22
 	if len(idleImpls) == 0 {
-		height = idleTop + 10
+		footY = idleTop + 10
 	}
+	height := footY + 14
 
 	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" %s font-size="12" fill="%s">`+"\n",
 		width, height, width, height, font, ink)
@@ -316,9 +317,11 @@ func render(w *strings.Builder, res *results, title string) {
 		plotW := width - left - right
 		fmt.Fprintf(w, `<text x="%d" y="%d" font-size="14" font-weight="600">Server CPU per echoed message, µs (median srv_us_per_msg; lower is better)</text>`+"\n", left-50, cpuTop-16)
 		y := func(v float64) float64 { return float64(cpuTop+cpuPlot) - v/top*float64(cpuPlot) }
-		for t := 0.0; t <= top+step/2; t += step {
+		for i := 0; float64(i)*step <= top+step/2; i++ {
+			t := float64(i) * step
 			fmt.Fprintf(w, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s" stroke-width="1"/>`, left, width-right, y(t), y(t), grid)
-			fmt.Fprintf(w, `<text x="%d" y="%.1f" text-anchor="end" fill="%s">%s</text>`+"\n", left-6, y(t)+4, faint, num(t))
+			fmt.Fprintf(w, `<text x="%d" y="%.1f" text-anchor="end" fill="%s">%s</text>`+"\n",
+				left-6, y(t)+4, faint, strconv.FormatFloat(math.Round(t*1000)/1000, 'f', -1, 64))
 		}
 		groupW := float64(plotW) / float64(len(res.cases))
 		barW := (groupW - 16) / float64(max(1, len(cpuImpls)))
@@ -361,5 +364,7 @@ func render(w *strings.Builder, res *results, title string) {
 			fmt.Fprintf(w, `<text x="%.1f" y="%d" fill="%s">%s</text>`+"\n", float64(left+labelW)+max(bw, 1)+6, ry+15, faint, num(v))
 		}
 	}
+	fmt.Fprintf(w, `<text x="%d" y="%d" font-size="11" fill="%s">%s</text>`+"\n", left-50, footY, faint,
+		esc("Drawn by internal/cmd/netchart from run.sh results. tevent is Samba's C tevent; go-tevent is this project."))
 	w.WriteString("</svg>\n")
 }
