@@ -41,7 +41,11 @@ type execCtx struct {
 // base is the zero of every shard's clock.
 var base = time.Now()
 
-var commands map[string]*command
+var (
+	commands    map[string]*command
+	cmdGetEntry *command
+	cmdSetEntry *command
+)
 
 func init() {
 	list := []*command{
@@ -76,10 +80,19 @@ func init() {
 	for _, c := range list {
 		commands[c.name] = c
 	}
+	cmdGetEntry, cmdSetEntry = commands["get"], commands["set"]
 }
 
 // lookupCommand finds a command by name, in any case, without allocating.
 func lookupCommand(name []byte) *command {
+	if len(name) == 3 && name[1]|0x20 == 'e' && name[2]|0x20 == 't' {
+		switch name[0] | 0x20 { // the hot two, before hashing
+		case 'g':
+			return cmdGetEntry
+		case 's':
+			return cmdSetEntry
+		}
+	}
 	var lower [16]byte
 	if len(name) > len(lower) {
 		return nil

@@ -84,21 +84,24 @@ func parseCommand(buf []byte, args [][]byte) (out [][]byte, n int, err error) {
 // parseHeader parses a "<kind><integer>\r\n" line at the front of buf and
 // returns the integer and the line's length, 0 if it is not complete.
 func parseHeader(buf []byte, kind byte) (v int64, n int, err error) {
-	end := bytes.IndexByte(buf[:min(len(buf), maxHeader+1)], '\n')
-	if end < 0 {
-		if len(buf) > maxHeader {
+	// A byte loop: the line is a few bytes, shorter than IndexByte's setup.
+	for i, lim := 1, min(len(buf), maxHeader+1); i < lim; i++ {
+		if buf[i] != '\n' {
+			continue
+		}
+		if i < 2 || buf[i-1] != '\r' {
 			return 0, 0, headerError(kind)
 		}
-		return 0, 0, nil
+		v, ok := parseInt(buf[1 : i-1])
+		if !ok {
+			return 0, 0, headerError(kind)
+		}
+		return v, i + 1, nil
 	}
-	if end < 2 || buf[end-1] != '\r' {
+	if len(buf) > maxHeader {
 		return 0, 0, headerError(kind)
 	}
-	v, ok := parseInt(buf[1 : end-1])
-	if !ok {
-		return 0, 0, headerError(kind)
-	}
-	return v, end + 1, nil
+	return 0, 0, nil
 }
 
 func headerError(kind byte) error {

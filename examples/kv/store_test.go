@@ -305,3 +305,37 @@ func TestCommandKeys(t *testing.T) {
 		t.Error("long name found")
 	}
 }
+
+// BenchmarkPipeline is the server's per-command work without the network:
+// parse, look up, run, for a pipeline of 16 SETs and GETs.
+func BenchmarkPipeline(b *testing.B) {
+	var req []byte
+	for i := range 8 {
+		k := fmt.Sprintf("key:%06d", i)
+		req = append(req, encodeCmd("SET", k, "xxx")...)
+		req = append(req, encodeCmd("GET", k)...)
+	}
+	x := &execCtx{s: newShard(1)}
+	args := make([][]byte, 0, 8)
+	out := make([]byte, 0, 4096)
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out = out[:0]
+		for pos := 0; pos < len(req); {
+			var n int
+			args, n, _ = parseCommand(req[pos:], args)
+			pos += n
+			out = lookupCommand(args[0]).run(x, args, out)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*16), "ns/cmd")
+}
+
+func encodeCmd(args ...string) []byte {
+	b := appendArray(nil, len(args))
+	for _, a := range args {
+		b = appendBulkString(b, a)
+	}
+	return b
+}
