@@ -336,3 +336,49 @@ func TestServerManyClients(t *testing.T) {
 		t.Errorf("ctr:5 = %s, want 80 to 160", got)
 	}
 }
+
+// A pipeline of GETs and SETs on existing keys allocates nothing in the
+// server: counted over the whole process while a client (which allocates
+// nothing itself: prebuilt requests, replies read into one buffer) runs
+// 1,000 pipelines of 16 commands.
+func TestServerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	rc := dial(t, startKV(t, 1))
+	var cmds []string
+	var want []string
+	for i := range 8 {
+		cmds = append(cmds, fmt.Sprintf("SET key:%d value-%d", i, i), fmt.Sprintf("GET key:%d", i))
+		want = append(want, "+OK", fmt.Sprintf(`"value-%d"`, i))
+	}
+	check(t, rc.do(cmds...), want...) // the keys exist from here on
+	req := encode(cmds...)
+	var reply []byte
+	for i := range 8 {
+		reply = append(reply, "+OK\r\n"...)
+		reply = appendBulkString(reply, fmt.Sprintf("value-%d", i))
+	}
+	buf := make([]byte, len(reply))
+	round := func() {
+		if _, err := rc.c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(rc.c, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 { // warm up: buffers grown, pools filled
+		round()
+	}
+	if string(buf) != string(reply) {
+		t.Fatalf("reply %q", buf)
+	}
+	const rounds = 1000
+	allocs := testing.AllocsPerRun(rounds, round)
+	// AllocsPerRun counts every goroutine's allocations; allow a little
+	// for the runtime's own.
+	if perCmd := allocs / 16; perCmd > 0.02 {
+		t.Errorf("%.3f allocations per command (%.2f per pipeline of 16)", perCmd, allocs)
+	}
+}
