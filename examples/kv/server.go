@@ -168,6 +168,7 @@ type slot struct {
 	vals    [][]byte // fanMGet, by key position
 	isNil   []bool   // fanMGet: the key had no value
 	partial bool     // buf holds local replies and may take more
+	failed  bool     // a part could not run: the reply is errShardGone
 }
 
 // op is a command (or a part of one) run on another loop's shard.
@@ -177,10 +178,11 @@ type op struct {
 	args [][]byte // copies
 	idx  []int    // fanMGet: the positions of args[1:] in the whole MGET
 	// results
-	reply []byte
-	n     int64
-	vals  [][]byte
-	isNil []bool
+	reply  []byte
+	n      int64
+	vals   [][]byte
+	isNil  []bool
+	failed bool // its loop had stopped
 }
 
 // batch is the ops one OnData sends to one other loop.
@@ -415,17 +417,23 @@ func runOp(x *execCtx, o *op) {
 // o was its last part.
 func mergeOp(o *op) {
 	s := o.slot
-	switch s.fan {
-	case fanNone:
+	switch {
+	case o.failed:
+		s.failed = true
+	case s.fan == fanNone:
 		s.buf = o.reply
-	case fanSum, fanAllN:
+	case s.fan == fanSum, s.fan == fanAllN:
 		s.n += o.n
-	case fanMGet:
+	case s.fan == fanMGet:
 		for j, i := range o.idx {
 			s.vals[i], s.isNil[i] = o.vals[j], o.isNil[j]
 		}
 	}
 	if s.waiting--; s.waiting > 0 {
+		return
+	}
+	if s.failed {
+		s.buf, s.vals, s.isNil = appendError(nil, errShardGone), nil, nil
 		return
 	}
 	switch s.fan {
@@ -469,8 +477,7 @@ func (ls *loopState) sendBatches(c *tsocket.Conn, cl *client) {
 		})
 		if err != nil {
 			for _, o := range b.ops {
-				o.reply = appendError(nil, errShardGone)
-				o.slot.fan = fanNone
+				o.failed = true
 			}
 			ls.deliver(c, b)
 		}
