@@ -382,3 +382,37 @@ func TestServerAllocs(t *testing.T) {
 		t.Errorf("%.3f allocations per command (%.2f per pipeline of 16)", perCmd, allocs)
 	}
 }
+
+// The parts of a split command combine into one reply in key order; a
+// part that could not run turns the whole reply into an error.
+func TestMergeParts(t *testing.T) {
+	x := &execCtx{s: newShard(1)}
+	x.s.set([]byte("a"), []byte("1"), 0, 0, 0)
+	x.s.set([]byte("c"), []byte("3"), 0, 0, 0)
+	mget := commands["mget"]
+	mk := func() (*slot, *op, *op) {
+		s := &slot{fan: fanMGet, waiting: 2, vals: make([][]byte, 3), isNil: make([]bool, 3)}
+		p1 := &op{slot: s, cmd: mget, args: copyArgs([][]byte{[]byte("MGET"), []byte("a"), []byte("c")}), idx: []int{0, 2}}
+		p2 := &op{slot: s, cmd: mget, args: copyArgs([][]byte{[]byte("MGET"), []byte("b")}), idx: []int{1}}
+		return s, p1, p2
+	}
+	s, p1, p2 := mk()
+	runOp(x, p1)
+	runOp(x, p2)
+	mergeOp(p2)
+	if s.waiting != 1 || s.buf != nil {
+		t.Fatal("slot done after one part of two")
+	}
+	mergeOp(p1)
+	if got := string(s.buf); got != "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n" {
+		t.Errorf("MGET parts: %q", got)
+	}
+	s, p1, p2 = mk()
+	runOp(x, p1)
+	mergeOp(p1)
+	p2.failed = true
+	mergeOp(p2)
+	if got := string(s.buf); got != "-"+errShardGone+"\r\n" {
+		t.Errorf("failed part: %q", got)
+	}
+}
