@@ -44,7 +44,7 @@ quiet() {
 		a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
 		sleep 1
 		b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
-		if awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; all = busy + y[2] - x[2]; exit !(all > 0 && busy * 100 / all * 2 < 15) }'; then
+		if awk -v a="$a" -v b="$b" -v ncpu="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; all = busy + y[2] - x[2]; exit !(all > 0 && busy * 100 / all * ncpu < 15) }'; then
 			return
 		fi
 	done
