@@ -36,7 +36,7 @@ func (c *Conn) CloseWrite() error { return c.closeWrite() }
 func (c *Conn) Abort(err error) { c.abort(err) }
 
 // Handle returns a goroutine-safe handle to the connection.
-func (c *Conn) Handle() ConnHandle { return ConnHandle{c: c, gen: c.gen} }
+func (c *Conn) Handle() ConnHandle { return ConnHandle{c: c, gen: c.gen.Load()} }
 
 // SetContext attaches a user value to the connection.
 func (c *Conn) SetContext(v any) { c.user = v }

@@ -1,0 +1,67 @@
+// Command tevent-echo is an echo server on tsocket's server fast path: the
+// benchmark server of ../shared/bench/net (impl go-tevent), written the way
+// the tsocket package documentation tells users to write a server.
+//
+//	tevent-echo [-addr 127.0.0.1:7000] [-loops 1]
+//
+// It prints READY on stdout once listening, sets TCP_NODELAY on accepted
+// sockets (tsocket's default), raises its descriptor limit to the hard
+// limit, and exits 0 on SIGTERM or SIGINT after closing its connections.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gotevent/tevent/tsocket"
+	"golang.org/x/sys/unix"
+)
+
+// echo writes every byte it receives back.
+type echo struct{ tsocket.BaseHandler }
+
+func (echo) OnData(c *tsocket.Conn, in []byte) int {
+	c.Write(in)
+	return len(in)
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:7000", "listen address (numeric host:port)")
+	loops := flag.Int("loops", 1, "number of event loops")
+	flag.Parse()
+
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+	}
+
+	srv, err := tsocket.NewServer(echo{}, &tsocket.ServerConfig{Loops: *loops})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tevent-echo:", err)
+		os.Exit(1)
+	}
+	if _, err := srv.Listen("tcp", *addr); err != nil {
+		fmt.Fprintln(os.Stderr, "tevent-echo:", err)
+		os.Exit(1)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		srv.Shutdown(time.Now().Add(2 * time.Second))
+	}()
+	if err := srv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "tevent-echo:", err)
+		os.Exit(1)
+	}
+	fmt.Println("READY")
+	if err := srv.Wait(); err != nil {
+		fmt.Fprintln(os.Stderr, "tevent-echo:", err)
+		os.Exit(1)
+	}
+}
