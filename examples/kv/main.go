@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -23,9 +24,24 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:6380", "address to listen on (host:port, numeric)")
 	loops := flag.Int("loops", 1, "event loops, each owning one shard of the keys")
 	backend := flag.String("backend", "", "tevent backend (default: the platform's default)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kv:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "kv:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*addr, *loops, *backend); err != nil {
 		fmt.Fprintln(os.Stderr, "kv:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
