@@ -59,8 +59,9 @@ func (c *Conn) RemoteAddr() net.Addr { return c.sockAddr(true) }
 // InboundBuffered returns how many received bytes are kept unconsumed.
 func (c *Conn) InboundBuffered() int { return c.inLen() }
 
-// OutboundBuffered returns how many bytes wait to be written.
-func (c *Conn) OutboundBuffered() int { return c.outLen() }
+// OutboundBuffered returns how many bytes wait to be written (in a data
+// callback, those staged by it included).
+func (c *Conn) OutboundBuffered() int { return c.outBuffered() }
 
 // ConnHandle refers to a connection from any goroutine. It is a small
 // value; copy it freely. Its calls run on the connection's loop through

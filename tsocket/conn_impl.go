@@ -23,14 +23,13 @@ type connFields struct {
 	loop         *Loop
 	fde          *tevent.FD
 	bufs         *connBufs // nil unless bytes are pending
-	lprev, lnext *Conn     // the loop's activity list
-	next         *Conn     // free list
+	lprev, lnext *Conn     // the loop's activity list (lnext: free list when free)
 	user         any
 	last         int64 // last activity, ns since loop.base
-	reason       error // close reason once closing
 	gen          atomic.Uint32
 	fd           int32
 	state        uint8
+	eof          bool // closing because the peer closed: OnClose gets io.EOF
 	shutWr       bool // CloseWrite asked for
 	wrDone       bool // SHUT_WR done
 }
@@ -48,11 +47,21 @@ func (c *Conn) inLen() int {
 	return len(c.bufs.in)
 }
 
+// outLen is the output waiting for the socket to become writable.
 func (c *Conn) outLen() int {
 	if c.bufs == nil {
 		return 0
 	}
 	return len(c.bufs.out)
+}
+
+// outBuffered also counts output staged in the current data callback.
+func (c *Conn) outBuffered() int {
+	n := c.outLen()
+	if c.loop.cur == c {
+		n += len(c.loop.stage)
+	}
+	return n
 }
 
 func (c *Conn) touch() {
@@ -163,7 +172,7 @@ func (c *Conn) peerClosed() {
 		return
 	}
 	c.state = stClosing
-	c.reason = io.EOF
+	c.eof = true
 	c.fde.SetFlags(tevent.FDWrite)
 }
 
@@ -206,7 +215,7 @@ func (c *Conn) write(p []byte) (int, error) {
 }
 
 func (c *Conn) writeErr() error {
-	if c.reason == ErrWriteLimit {
+	if c.loop.lastErr == ErrWriteLimit {
 		return ErrWriteLimit
 	}
 	return ErrConnClosed
@@ -303,7 +312,11 @@ func (c *Conn) flushOut() {
 func (c *Conn) flushed() {
 	switch {
 	case c.state == stClosing:
-		c.abort(c.reason)
+		if c.eof {
+			c.abort(io.EOF)
+		} else {
+			c.abort(nil)
+		}
 		return
 	case c.shutWr && !c.wrDone:
 		c.wrDone = true
@@ -336,7 +349,7 @@ func (c *Conn) closeGraceful() error {
 		}
 	}
 	c.state = stClosing
-	c.reason = nil
+	c.eof = false
 	c.fde.SetFlags(tevent.FDWrite)
 	return nil
 }
@@ -374,7 +387,6 @@ func (c *Conn) abort(err error) {
 	}
 	l := c.loop
 	c.state = stClosed
-	c.reason = err
 	c.gen.Add(1)
 	l.all.remove(c)
 	fd := int(c.fd)
@@ -394,8 +406,8 @@ func (c *Conn) abort(err error) {
 	l.h.OnClose(c, err)
 	c.fd = -1
 	c.user = nil
-	c.reason = nil
-	c.shutWr, c.wrDone = false, false
+	c.eof, c.shutWr, c.wrDone = false, false, false
+	l.lastErr = err
 	if l.cur != c {
 		c.state = stFree
 		l.putConn(c)

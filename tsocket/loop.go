@@ -36,6 +36,7 @@ type Loop struct {
 	sweep *tevent.Timer
 
 	maxWrite, maxIn int
+	lastErr         error // close reason of the connection closed last
 
 	nconns   atomic.Int32 // open + handed-off connections
 	accepted atomic.Uint64
@@ -87,6 +88,13 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 		return nil, err
 	}
 	l.proxy = p
+	// The fd table is sized to the descriptor limit up front: its pages
+	// are touched (and cost memory) only as descriptors are used, and it
+	// never grows by copying.
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur > 0 && rl.Cur <= 1<<20 {
+		l.byFD = make([]*Conn, rl.Cur)
+	}
 	l.drainFn = l.drain
 	l.fdFn = l.onFD
 	l.base = ev.Now()
@@ -301,8 +309,8 @@ func (l *Loop) clock() int64 { return int64(l.ev.Now().Sub(l.base)) }
 func (l *Loop) newConn() *Conn {
 	c := l.free
 	if c != nil {
-		l.free = c.next
-		c.next = nil
+		l.free = c.lnext
+		c.lnext = nil
 		return c
 	}
 	if len(l.slab) == 0 {
@@ -315,7 +323,7 @@ func (l *Loop) newConn() *Conn {
 }
 
 func (l *Loop) putConn(c *Conn) {
-	c.next = l.free
+	c.lnext = l.free
 	l.free = c
 }
 

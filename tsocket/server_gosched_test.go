@@ -1,0 +1,5 @@
+package tsocket
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }
