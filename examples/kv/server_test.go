@@ -9,13 +9,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gotevent/tevent"
 )
 
 // startKV starts a server with n loops on 127.0.0.1:0 and stops it when
 // the test ends.
 func startKV(t *testing.T, loops int) string {
 	t.Helper()
-	kv, err := newKV(config{loops: loops})
+	return startKVBackend(t, loops, "")
+}
+
+func startKVBackend(t *testing.T, loops int, backend string) string {
+	t.Helper()
+	kv, err := newKV(config{loops: loops, backend: backend})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,5 +421,25 @@ func TestMergeParts(t *testing.T) {
 	mergeOp(p2)
 	if got := string(s.buf); got != "-"+errShardGone+"\r\n" {
 		t.Errorf("failed part: %q", got)
+	}
+}
+
+// Every tevent backend serves the same pipeline, on one loop and on two.
+func TestServerBackends(t *testing.T) {
+	for _, b := range tevent.Backends() {
+		for _, loops := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/loops=%d", b, loops), func(t *testing.T) {
+				rc := dial(t, startKVBackend(t, loops, b))
+				var cmds, want []string
+				for i := range 50 {
+					cmds = append(cmds, fmt.Sprintf("SET b%d %d", i, i), fmt.Sprintf("INCR b%d", i))
+					want = append(want, "+OK", fmt.Sprintf(":%d", i+1))
+				}
+				cmds = append(cmds, "MGET b0 b1 b2 b3", "DBSIZE", "QUIT")
+				want = append(want, `["1" "2" "3" "4"]`, ":50", "+OK")
+				check(t, rc.do(cmds...), want...)
+				rc.expectEOF()
+			})
+		}
 	}
 }
