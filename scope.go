@@ -256,3 +256,9 @@ func (se *Signal) ownerLink() *ownLink      { return &se.link }
 func (tp *ThreadProxy) ownerLink() *ownLink { return &tp.link }
 func (q *Queue) ownerLink() *ownLink        { return &q.link }
 func (b *reqBase) ownerLink() *ownLink      { return &b.link }
+
+// ScopeOf returns the scope an Owner stands for: a *Scope itself, or a
+// *Context's root scope. Packages built on tevent (tsocket) take an Owner
+// where they create things and use ScopeOf to reach its scope. A nil
+// owner panics.
+func ScopeOf(o Owner) *Scope { return ownerScope(o, "ScopeOf") }

@@ -45,13 +45,15 @@ type Dgram struct {
 // zero local means any address and port of remote's family. A non-zero
 // remote connects the socket: SendTo may then pass the zero Address, and
 // only remote's datagrams are received.
-func NewUDP(s *tevent.Scope, local, remote Address) (*Dgram, error) {
+func NewUDP(o tevent.Owner, local, remote Address) (*Dgram, error) {
+	s := tevent.ScopeOf(o)
 	return newInetDgram(s, local, remote, false)
 }
 
 // NewUDPBroadcast opens a UDP socket bound to local with SO_BROADCAST set
 // (tdgram_inet_udp_broadcast_socket), for sending to broadcast addresses.
-func NewUDPBroadcast(s *tevent.Scope, local Address) (*Dgram, error) {
+func NewUDPBroadcast(o tevent.Owner, local Address) (*Dgram, error) {
+	s := tevent.ScopeOf(o)
 	return newInetDgram(s, local, Address{}, true)
 }
 
@@ -72,7 +74,8 @@ func newInetDgram(s *tevent.Scope, local, remote Address, bcast bool) (*Dgram, e
 // NewUnixDgram opens a unix datagram socket (tdgram_unix_socket), bound to
 // local unless it is zero and connected to remote unless it is zero. A
 // peer can only answer a socket that is bound.
-func NewUnixDgram(s *tevent.Scope, local, remote Address) (*Dgram, error) {
+func NewUnixDgram(o tevent.Owner, local, remote Address) (*Dgram, error) {
+	s := tevent.ScopeOf(o)
 	if (!local.IsZero() && !local.IsUnix()) || (!remote.IsZero() && !remote.IsUnix()) {
 		return nil, invalid("unix datagrams need unix addresses, got %v and %v", local, remote)
 	}
@@ -128,7 +131,8 @@ func openDgram(s *tevent.Scope, local, remote Address, bcast bool) (*Dgram, erro
 // NewDgram wraps an existing datagram socket; it takes the descriptor over
 // (non-blocking, close-on-exec, closed when freed). Errors are as for
 // NewStream.
-func NewDgram(s *tevent.Scope, fd int) (*Dgram, error) {
+func NewDgram(o tevent.Owner, fd int) (*Dgram, error) {
+	s := tevent.ScopeOf(o)
 	if _, err := prepareFD(fd, unix.SOCK_DGRAM); err != nil {
 		return nil, err
 	}
@@ -136,7 +140,8 @@ func NewDgram(s *tevent.Scope, fd int) (*Dgram, error) {
 }
 
 // DgramPair returns two connected unix datagram sockets (socketpair(2)).
-func DgramPair(s *tevent.Scope) (*Dgram, *Dgram, error) {
+func DgramPair(o tevent.Owner) (*Dgram, *Dgram, error) {
+	s := tevent.ScopeOf(o)
 	fds, err := newSocketpair(unix.SOCK_DGRAM)
 	if err != nil {
 		return nil, nil, opError("socketpair", "unixgram", -1, "socketpair", err)
@@ -211,7 +216,8 @@ func (d *Dgram) Free() { d.scope.Free() }
 // buf means a fresh buffer of MaxDatagram bytes. A datagram longer than buf
 // fails with ErrTruncated (it is consumed: the kernel keeps no rest). The
 // request is tried at once; Cancel works until a datagram arrived.
-func (d *Dgram) RecvFrom(s *tevent.Scope, buf []byte) *tevent.Req[Datagram] {
+func (d *Dgram) RecvFrom(o tevent.Owner, buf []byte) *tevent.Req[Datagram] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[Datagram](s)
 	switch {
 	case d.closed:
@@ -254,7 +260,8 @@ func (d *Dgram) RecvFrom(s *tevent.Scope, buf []byte) *tevent.Req[Datagram] {
 // dst sends on a connected socket. It finishes with len(buf) once the
 // kernel took it; a datagram is never sent in part (EMSGSIZE comes back
 // as a *net.OpError). The request is tried at once.
-func (d *Dgram) SendTo(s *tevent.Scope, buf []byte, dst Address) *tevent.Req[int] {
+func (d *Dgram) SendTo(o tevent.Owner, buf []byte, dst Address) *tevent.Req[int] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[int](s)
 	d.startSend(req, buf, dst)
 	if !req.IsInProgress() {
@@ -265,7 +272,8 @@ func (d *Dgram) SendTo(s *tevent.Scope, buf []byte, dst Address) *tevent.Req[int
 
 // SendToQueue is SendTo behind q (tdgram_sendto_queue_send): datagrams
 // queued on q leave in order, one in flight at a time.
-func SendToQueue(s *tevent.Scope, q *tevent.Queue, d *Dgram, buf []byte, dst Address) *tevent.Req[int] {
+func SendToQueue(o tevent.Owner, q *tevent.Queue, d *Dgram, buf []byte, dst Address) *tevent.Req[int] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[int](s)
 	q.Add(req, func(tevent.AnyReq) { d.startSend(req, buf, dst) })
 	return req

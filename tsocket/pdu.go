@@ -7,7 +7,8 @@ import (
 // ReadvPDUQueue is ReadvPDU behind q (tstream_readv_pdu_queue_send): the
 // read starts when the request reaches the head of q, so that several
 // readers of one stream take turns, one PDU each.
-func ReadvPDUQueue(s *tevent.Scope, q *tevent.Queue, st *Stream, next NextVectorFunc) *tevent.Req[int] {
+func ReadvPDUQueue(o tevent.Owner, q *tevent.Queue, st *Stream, next NextVectorFunc) *tevent.Req[int] {
+	s := tevent.ScopeOf(o)
 	if next == nil {
 		panic("tsocket: ReadvPDUQueue called with a nil next-vector function")
 	}
@@ -22,7 +23,8 @@ func ReadvPDUQueue(s *tevent.Scope, q *tevent.Queue, st *Stream, next NextVector
 // tevent_queue_add_optimize_empty does, and holds the queue until it
 // finishes; otherwise it starts when it reaches the head of q. With an
 // empty queue nothing is allocated beyond the request.
-func WritevQueue(s *tevent.Scope, q *tevent.Queue, st *Stream, vec ...[]byte) *tevent.Req[int] {
+func WritevQueue(o tevent.Owner, q *tevent.Queue, st *Stream, vec ...[]byte) *tevent.Req[int] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[int](s)
 	if q.Running() && q.Length() == 0 {
 		st.startWrite(req, vec)
@@ -43,7 +45,8 @@ func WritevQueue(s *tevent.Scope, q *tevent.Queue, st *Stream, vec ...[]byte) *t
 // more's error. more should refuse a size it will not accept (a peer can
 // announce any length). The rules of Readv apply (EOF, busy, breaking on a
 // timeout half done); Cancel works while no byte has arrived.
-func ReadPDUBlob(s *tevent.Scope, st *Stream, initial int, more func(pdu []byte) (int, error)) *tevent.Req[[]byte] {
+func ReadPDUBlob(o tevent.Owner, st *Stream, initial int, more func(pdu []byte) (int, error)) *tevent.Req[[]byte] {
+	s := tevent.ScopeOf(o)
 	if more == nil {
 		panic("tsocket: ReadPDUBlob called with a nil more function")
 	}

@@ -73,7 +73,8 @@ const maxIOV = 8
 // To hand a socket from Go's net package to the loop, duplicate it
 // ((*net.TCPConn).File, then File.Fd and unix.Dup, or SyscallConn().Control
 // with unix.Dup) and pass the duplicate; close the net.Conn and the File.
-func NewStream(s *tevent.Scope, fd int) (*Stream, error) {
+func NewStream(o tevent.Owner, fd int) (*Stream, error) {
+	s := tevent.ScopeOf(o)
 	if _, err := prepareFD(fd, unix.SOCK_STREAM); err != nil {
 		return nil, err
 	}
@@ -102,7 +103,8 @@ func newStream(s *tevent.Scope, fd int) (*Stream, error) {
 
 // StreamPair returns the two connected ends of a unix stream socket pair
 // (socketpair(2)), both owned by s.
-func StreamPair(s *tevent.Scope) (*Stream, *Stream, error) {
+func StreamPair(o tevent.Owner) (*Stream, *Stream, error) {
+	s := tevent.ScopeOf(o)
 	fds, err := newSocketpair(unix.SOCK_STREAM)
 	if err != nil {
 		return nil, nil, opError("socketpair", "unix", -1, "socketpair", err)
@@ -209,7 +211,8 @@ func (st *Stream) CloseWrite() error {
 // Disconnect closes the stream (tstream_disconnect_send) and frees it.
 // It is refused with ErrBusy while a read or write is in flight, as in
 // Samba: cancel or finish them first.
-func (st *Stream) Disconnect(s *tevent.Scope) *tevent.Req[struct{}] {
+func (st *Stream) Disconnect(o tevent.Owner) *tevent.Req[struct{}] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[struct{}](s)
 	switch {
 	case st.closed:
@@ -236,7 +239,8 @@ func (st *Stream) Disconnect(s *tevent.Scope) *tevent.Req[struct{}] {
 // fail with ErrBroken.
 //
 // Only the request itself is allocated: the stream keeps the read's state.
-func (st *Stream) Readv(s *tevent.Scope, vec ...[]byte) *tevent.Req[int] {
+func (st *Stream) Readv(o tevent.Owner, vec ...[]byte) *tevent.Req[int] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[int](s)
 	st.startRead(req, vec, nil)
 	if !req.IsInProgress() {
@@ -249,7 +253,8 @@ func (st *Stream) Readv(s *tevent.Scope, vec ...[]byte) *tevent.Req[int] {
 // (tstream_readv_pdu_send): next is called for the first vectors, then
 // each time they are full, until it returns none. The request finishes
 // with the total number of bytes read. The rules of Readv apply.
-func (st *Stream) ReadvPDU(s *tevent.Scope, next NextVectorFunc) *tevent.Req[int] {
+func (st *Stream) ReadvPDU(o tevent.Owner, next NextVectorFunc) *tevent.Req[int] {
+	s := tevent.ScopeOf(o)
 	if next == nil {
 		panic("tsocket: ReadvPDU called with a nil next-vector function")
 	}
@@ -268,7 +273,8 @@ func (st *Stream) ReadvPDU(s *tevent.Scope, next NextVectorFunc) *tevent.Req[int
 // Cancel succeeds while no byte was written; a write that times out, is
 // cancelled or freed half done makes later writes fail with ErrBroken.
 // Writing nothing at all finishes at once with 0.
-func (st *Stream) Writev(s *tevent.Scope, vec ...[]byte) *tevent.Req[int] {
+func (st *Stream) Writev(o tevent.Owner, vec ...[]byte) *tevent.Req[int] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[int](s)
 	st.startWrite(req, vec)
 	if !req.IsInProgress() {

@@ -17,7 +17,8 @@ import (
 // are *net.OpError with Op "dial" (errors.Is(err, syscall.ECONNREFUSED)).
 // Cancel, a timeout or freeing the request before it finishes closes the
 // socket.
-func Connect(s *tevent.Scope, local, remote Address) *tevent.Req[*Stream] {
+func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[*Stream](s)
 	if remote.IsZero() {
 		req.Error(fmt.Errorf("%w: no remote address", ErrBadAddress))
@@ -143,7 +144,8 @@ type Listener struct {
 // means the system's maximum). An inet address gets SO_REUSEADDR; port 0
 // picks a free port (see Addr). A unix path must not exist yet: remove a
 // stale socket file first.
-func Listen(s *tevent.Scope, addr Address, backlog int) (*Listener, error) {
+func Listen(o tevent.Owner, addr Address, backlog int) (*Listener, error) {
+	s := tevent.ScopeOf(o)
 	sa, err := addr.sockaddr()
 	if err != nil {
 		return nil, err
@@ -211,7 +213,8 @@ func (l *Listener) Free() { l.scope.Free() }
 // doubling up to 1 s while the shortage lasts, before asking the kernel
 // again, so that no loop spins on a connection it cannot take (unlike
 // async_sock's accept_send, whose callers retry at once).
-func (l *Listener) Accept(s *tevent.Scope) *tevent.Req[*Stream] {
+func (l *Listener) Accept(o tevent.Owner) *tevent.Req[*Stream] {
+	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[*Stream](s)
 	switch {
 	case l.closed:
