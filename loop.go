@@ -70,6 +70,7 @@ type loop struct {
 	waits      uint64     // kernel waits so far
 	auditAt    int64      // when to audit registrations next (auditClosed)
 	auditEvery time.Duration
+	auditStart time.Duration // the first interval: auditFirst (tests lower it)
 
 	// signals
 	sigPending atomic.Bool
