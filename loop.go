@@ -125,18 +125,22 @@ func (ev *Context) LoopOnce() error {
 		defer l.release()
 		return l.loopOnce()
 	}
+	// Deferred, so that a handler's panic (or a Go function's, re-raised
+	// on delivery) recovered by the caller leaves the loop usable.
+	defer l.endOnce()
 	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && !l.stopReq.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
 		l.runImmediate()
-		l.nowValid = false
-		l.running.Store(0)
 		return nil
 	}
-	err := l.loopOnce()
+	return l.loopOnce()
+}
+
+// endOnce ends a LoopOnce entered without the owner recorded.
+func (l *loop) endOnce() {
 	l.nowValid = false
 	l.running.Store(0)
-	return err
 }
 
 // LoopWait runs the loop until the context has no fd, timer, signal or
