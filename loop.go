@@ -128,7 +128,7 @@ func (ev *Context) LoopOnce() error {
 	// Deferred, so that a handler's panic (or a Go function's, re-raised
 	// on delivery) recovered by the caller leaves the loop usable.
 	defer l.endOnce()
-	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && !l.stopReq.Load() {
+	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && l.localPos >= len(l.local) && !l.stopReq.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
 		l.runImmediate()
