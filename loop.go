@@ -398,9 +398,19 @@ func (l *loop) wait() error {
 		timeout = 0
 	}
 	if l.trace != nil {
+		due := l.nextDue()
 		l.trace(TraceBeforeWait)
 		if l.freed {
 			return nil
+		}
+		if timeout != 0 && !l.sharedChanges && l.changedBeforeWait(due) {
+			// The callback changed what the wait was computed for: an
+			// event added, freed or scheduled, the next timer moved, a
+			// last event source gone. Do not block on stale facts: poll,
+			// and look again on the next turn. (On poll_mt the callback
+			// has handed the loop's state to other goroutines, which wake
+			// the wait themselves.)
+			timeout = 0
 		}
 	}
 	l.inWait.Store(true)
@@ -425,6 +435,21 @@ func (l *loop) wait() error {
 		l.audit()
 	}
 	return nil
+}
+
+// nextDue is when the next timer is due, or -1 when none is armed.
+func (l *loop) nextDue() int64 {
+	if top := l.timers.peek(); top != nil {
+		return top.when
+	}
+	return -1
+}
+
+// changedBeforeWait reports whether the TraceBeforeWait callback changed
+// something the coming wait depends on; due is nextDue from before it.
+func (l *loop) changedBeforeWait(due int64) bool {
+	return l.immHead != nil || len(l.dirty) > 0 || len(l.reports) > 0 ||
+		l.nextDue() != due || !l.hasEvents()
 }
 
 // goid returns the current goroutine's id. It is slow (it formats a stack
