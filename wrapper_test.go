@@ -239,3 +239,64 @@ func TestLoggerLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestWrapperLoopFromSecondGoroutine (issue 12, item 11): a loop call
+// through a wrapper from a second goroutine, while another goroutine runs
+// the loop (through the main context or a wrapper, waiting or running a
+// handler), is refused with ErrConcurrentUse before the wrapper's hooks
+// run or its use count changes: no data race, as with a main context.
+func TestWrapperLoopFromSecondGoroutine(t *testing.T) {
+	for _, driver := range []string{"main", "wrapper", "nesting"} {
+		t.Run(driver, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, ev *Context) {
+				uses := 0
+				w, err := ev.NewWrapper(WrapperHooks{Name: "w",
+					BeforeUse: func(*Context) bool { uses++; return true },
+					AfterUse:  func(*Context) { uses-- },
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if driver == "nesting" {
+					ev.AllowNesting()
+				}
+				tp, err := ev.NewThreadProxy()
+				if err != nil {
+					t.Fatal(err)
+				}
+				drive := ev.LoopWait
+				if driver == "wrapper" {
+					drive = w.LoopWait
+				}
+				done := goLoop(drive)
+				waitInKernel(t, ev)
+				for _, call := range []struct {
+					name string
+					fn   func() error
+				}{
+					{"LoopOnce", w.LoopOnce},
+					{"LoopWait", w.LoopWait},
+					{"LoopUntil", func() error { return w.LoopUntil(func() bool { return true }) }},
+				} {
+					if err := call.fn(); !errors.Is(err, ErrConcurrentUse) {
+						t.Errorf("wrapper %s from a second goroutine: %v, want ErrConcurrentUse", call.name, err)
+					}
+				}
+				var usesSeen int
+				if err := tp.Schedule(func(*Context) { usesSeen = uses; tp.Free() }); err != nil {
+					t.Fatal(err)
+				}
+				if err := loopResult(t, "the driving loop", done); err != nil {
+					t.Fatal(err)
+				}
+				want := 0
+				if driver == "wrapper" {
+					want = 1 // the driver's own use
+				}
+				if usesSeen != want || w.wrap.uses != 0 {
+					t.Fatalf("uses during the loop %d (want %d), after %d (want 0)", usesSeen, want, w.wrap.uses)
+				}
+			})
+		})
+	}
+}
