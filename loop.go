@@ -32,11 +32,12 @@ type loop struct {
 	// Loop driving. running is 1 while a loop function runs (set by
 	// compare-and-swap, which is what catches a second goroutine).
 	running      atomic.Int32
-	ownerG       atomic.Int64 // goroutine id of the driver, when recorded
-	stopReq      atomic.Bool  // Stop was called: the loop call returns ErrStopped
-	ctxStop      atomic.Bool  // LoopContext's context is done
-	freeReq      atomic.Bool  // Free was called from another goroutine
-	inWait       atomic.Bool  // the loop's goroutine is blocked in the kernel wait
+	ownerG       atomic.Int64    // goroutine id of the driver, when recorded
+	stopReq      atomic.Bool     // Stop was called: the loop call returns ErrStopped
+	ctxStop      atomic.Bool     // LoopContext's context is done
+	ctxDone      <-chan struct{} // LoopContext's ctx.Done(), while it runs
+	freeReq      atomic.Bool     // Free was called from another goroutine
+	inWait       atomic.Bool     // the loop's goroutine is blocked in the kernel wait
 	depth        int
 	allowNesting bool
 	nestingHook  func(ev *Context, begin bool)
@@ -151,7 +152,7 @@ func (l *loop) endOnce() {
 // change them), it returns an error wrapping ErrNoEvents instead of
 // waiting forever.
 func (ev *Context) LoopWait() error {
-	return ev.enterLoop(true, nil)
+	return ev.enterLoop(true, nil, nil)
 }
 
 // LoopUntil runs the loop until finished returns true (checked before each
@@ -159,11 +160,12 @@ func (ev *Context) LoopWait() error {
 // if nothing is left that could make finished true, and ErrStopped after
 // Stop.
 func (ev *Context) LoopUntil(finished func() bool) error {
-	return ev.enterLoop(true, finished)
+	return ev.enterLoop(true, finished, nil)
 }
 
-// enterLoop runs LoopWait (finished nil) or LoopUntil.
-func (ev *Context) enterLoop(wait bool, finished func() bool) error {
+// enterLoop runs LoopWait (finished nil) or LoopUntil; done is
+// LoopContext's ctx.Done(), checked every turn.
+func (ev *Context) enterLoop(wait bool, finished func() bool, done <-chan struct{}) error {
 	l := ev.loop
 	if ev.freed {
 		return ErrFreed
@@ -172,6 +174,7 @@ func (ev *Context) enterLoop(wait bool, finished func() bool) error {
 		return ev.nested(wait, finished)
 	}
 	l.ownerG.Store(goid())
+	l.ctxDone = done // cleared by release
 	if ev.wrap != nil {
 		return ev.wrappedLoop(func() error { return l.run(finished) })
 	}
@@ -183,6 +186,7 @@ func (ev *Context) enterLoop(wait bool, finished func() bool) error {
 // release ends a loop call entered with the owner recorded.
 func (l *loop) release() {
 	l.nowValid = false
+	l.ctxDone = nil
 	l.ownerG.Store(0)
 	l.running.Store(0)
 }
@@ -324,6 +328,17 @@ func (l *loop) runOne() error {
 		}
 		if l.ctxStop.Load() {
 			return errContextDone
+		}
+		if l.ctxDone != nil {
+			// LoopContext: its context may have been cancelled by the
+			// handler that just ran; context.AfterFunc, which sets
+			// ctxStop and wakes the wait, runs on a goroutine of its own
+			// and may come later.
+			select {
+			case <-l.ctxDone:
+				return errContextDone
+			default:
+			}
 		}
 		if l.sigPending.Load() {
 			l.sigPending.Store(false)
@@ -503,7 +518,7 @@ func (ev *Context) LoopContext(ctx context.Context) error {
 		l.wake()
 		close(fired)
 	})
-	err := ev.LoopWait()
+	err := ev.enterLoop(true, nil, ctx.Done())
 	if !stop() {
 		<-fired
 		l.ctxStop.Store(false)
