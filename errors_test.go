@@ -93,11 +93,11 @@ func TestErrorsSetEndtimeZeroClears(t *testing.T) {
 
 func TestErrorsFDFlagsString(t *testing.T) {
 	for fl, want := range map[FDFlags]string{
-		0:                         "0",
-		FDRead:                    "FDRead",
-		FDWrite | FDRead:          "FDRead|FDWrite",
+		0:                          "0",
+		FDRead:                     "FDRead",
+		FDWrite | FDRead:           "FDRead|FDWrite",
 		FDRead | FDWrite | FDError: "FDRead|FDWrite|FDError",
-		FDError | 0x10:            "FDError|FDFlags(0x10)",
+		FDError | 0x10:             "FDError|FDFlags(0x10)",
 	} {
 		if got := fl.String(); got != want {
 			t.Errorf("FDFlags(%#x).String() = %q, want %q", uint16(fl), got, want)
