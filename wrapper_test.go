@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -295,6 +296,49 @@ func TestWrapperLoopFromSecondGoroutine(t *testing.T) {
 				}
 				if usesSeen != want || w.wrap.uses != 0 {
 					t.Fatalf("uses during the loop %d (want %d), after %d (want 0)", usesSeen, want, w.wrap.uses)
+				}
+			})
+		})
+	}
+}
+
+// TestWrapperLoopFromSecondGoroutineDuringHandler: the same while the
+// loop runs a handler, not waiting: the second goroutine's call through
+// the wrapper must not run the BeforeUse hook, which would race with the
+// handler over the state they share.
+func TestWrapperLoopFromSecondGoroutineDuringHandler(t *testing.T) {
+	for _, driver := range []string{"LoopWait", "LoopOnce"} {
+		t.Run(driver, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, ev *Context) {
+				shared := 0
+				w, err := ev.NewWrapper(WrapperHooks{Name: "w",
+					BeforeUse: func(*Context) bool { shared++; return true },
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				inHandler := make(chan struct{})
+				var stop atomic.Bool
+				w.NewImmediate().Schedule(func(*Context, *Immediate) {
+					close(inHandler)
+					deadline := time.Now().Add(testTimeout)
+					for !stop.Load() && time.Now().Before(deadline) {
+						shared++
+					}
+				})
+				drive := w.LoopWait
+				if driver == "LoopOnce" {
+					drive = w.LoopOnce
+				}
+				done := goLoop(drive)
+				waitChan(t, "the handler", inHandler)
+				err = w.LoopOnce()
+				stop.Store(true)
+				if !errors.Is(err, ErrConcurrentUse) {
+					t.Errorf("wrapper LoopOnce from a second goroutine during a handler: %v, want ErrConcurrentUse", err)
+				}
+				if err := loopResult(t, "the driving loop", done); err != nil {
+					t.Fatal(err)
 				}
 			})
 		})
