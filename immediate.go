@@ -38,7 +38,9 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 		return
 	}
 	ev := im.ctx.loop
-	ev.mustBeLoopGoroutine("Immediate.Schedule")
+	if ev.inWait.Load() {
+		ev.mustBeLoopGoroutine("Immediate.Schedule") // kept out of line: the check is one load
+	}
 	if im.scheduled {
 		ev.unlinkImmediate(im)
 		if h == nil && ev.tracers != nil && ev.tracers.immediate != nil {

@@ -20,6 +20,11 @@ type WrapperHooks struct {
 	// the wrapper.
 	AfterUse func(wrap *Context)
 
+	// The Before*Handler hooks run before each handler of an event added
+	// through the wrapper, the After*Handler hooks after it. A Before hook
+	// that frees the event (or re-arms a timer, or frees the wrapper or
+	// the context) stops the handler; the After hook then still runs,
+	// unless the wrapper or the context is gone.
 	BeforeFDHandler func(wrap *Context, fde *FD, flags FDFlags)
 	AfterFDHandler  func(wrap *Context, fde *FD, flags FDFlags)
 
