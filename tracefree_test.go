@@ -19,34 +19,44 @@ import (
 // freed context and hang.
 func TestTraceFreeContextAtEveryPoint(t *testing.T) {
 	for _, point := range []TracePoint{TraceBeforeWait, TraceAfterWait, TraceBeforeLoopOnce, TraceAfterLoopOnce} {
-		t.Run(point.String(), func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, ev *Context) {
-				p := newSockPair(t)
-				writeBytes(t, p.fd[1], "x") // the wait returns at once
-				ev.AddTimer(time.Now().Add(time.Hour), func(*Context, *Timer, time.Time) {})
-				if _, err := ev.AddFD(p.fd[0], FDRead, func(_ *Context, f *FD, _ FDFlags) {
-					var b [8]byte
-					unix.Read(f.Fd(), b[:])
-				}); err != nil {
-					t.Fatal(err)
-				}
-				after := false
-				ev.SetTraceCallback(func(tp TracePoint) {
-					if ev.IsFreed() {
-						after = true
+		for _, via := range []string{"main", "wrapper"} {
+			t.Run(point.String()+"/"+via, func(t *testing.T) {
+				forEachBackend(t, func(t *testing.T, ev *Context) {
+					drive := ev.LoopWait
+					if via == "wrapper" {
+						w, err := ev.NewWrapper(WrapperHooks{Name: "w"})
+						if err != nil {
+							t.Fatal(err)
+						}
+						drive = w.LoopWait
 					}
-					if tp == point {
-						ev.Free()
+					p := newSockPair(t)
+					writeBytes(t, p.fd[1], "x") // the wait returns at once
+					ev.AddTimer(time.Now().Add(time.Hour), func(*Context, *Timer, time.Time) {})
+					if _, err := ev.AddFD(p.fd[0], FDRead, func(_ *Context, f *FD, _ FDFlags) {
+						var b [8]byte
+						unix.Read(f.Fd(), b[:])
+					}); err != nil {
+						t.Fatal(err)
+					}
+					after := false
+					ev.SetTraceCallback(func(tp TracePoint) {
+						if ev.IsFreed() {
+							after = true
+						}
+						if tp == point {
+							ev.Free()
+						}
+					})
+					if err := boundedLoop(t, "LoopWait", drive); err != nil {
+						t.Fatalf("LoopWait: %v", err)
+					}
+					if !ev.IsFreed() || after {
+						t.Fatalf("freed %v; trace callback called after the free: %v", ev.IsFreed(), after)
 					}
 				})
-				if err := boundedLoop(t, "LoopWait", ev.LoopWait); err != nil {
-					t.Fatalf("LoopWait: %v", err)
-				}
-				if !ev.IsFreed() || after {
-					t.Fatalf("freed %v; trace callback called after the free: %v", ev.IsFreed(), after)
-				}
 			})
-		})
+		}
 	}
 }
 
