@@ -13,7 +13,9 @@ import (
 // Context is an event context: it owns fd, timer, signal and immediate
 // events and thread proxies, and its loop functions call their handlers on
 // the goroutine that runs the loop. A Context is driven by one goroutine at
-// a time; only ThreadProxy.Schedule may be called from other goroutines.
+// a time; only ThreadProxy.Schedule, ThreadProxy.Free and Stop may be
+// called from other goroutines (see the package documentation for what is
+// caught and what is handed over to the loop).
 //
 // Context embeds its root Scope: events added with ev.AddTimer and the like
 // are owned by the context itself.
@@ -119,7 +121,7 @@ func New(opts ...Option) (*Context, error) {
 		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, c.backend, backends.Names())
 	}
 	ev := &Context{}
-	l := &loop{main: ev, backend: c.backend, log: c.log, poolSize: c.poolSize}
+	l := &loop{main: ev, backend: c.backend, log: c.log, poolSize: c.poolSize, auditStart: auditFirst}
 	ev.loop = l
 	ev.Scope.init(ev)
 	b, err := backends.Open(c.backend, backends.Options{Runtime: c.runtimePoller, OnFallback: l.fellBack})

@@ -6,15 +6,54 @@
 // # Contexts and goroutines
 //
 // A Context owns events. Its loop functions (LoopOnce, LoopWait,
-// LoopUntil) wait for events and call their handlers on the goroutine
-// that runs the loop, one handler at a time, so the state handlers share
-// needs no locks. A context is driven by one goroutine at a time: run one
-// context per goroutine, and reach a context from other goroutines only
-// through a ThreadProxy, whose Schedule is safe from anywhere and runs the
-// call on the target's loop. Calling a loop function from a second
-// goroutine while one runs is reported as ErrConcurrentUse or ErrNesting;
-// calling one from inside a handler is ErrNesting unless AllowNesting was
+// LoopUntil, LoopContext) wait for events and call their handlers on the
+// goroutine that runs the loop, one handler at a time, so the state
+// handlers share needs no locks. A context is driven by one goroutine at
+// a time: run one context per goroutine, and reach a context from other
+// goroutines only through a ThreadProxy, whose Schedule is safe from
+// anywhere and runs the call on the target's loop. Calling a loop
+// function from inside a handler is ErrNesting unless AllowNesting was
 // called.
+//
+// To end a loop, from anywhere: Stop makes the running loop call (or the
+// next one) return ErrStopped; LoopContext returns when its
+// context.Context is done. Both leave everything registered, so a later
+// loop call goes on where the loop stopped. A panic in a handler, or in a
+// function run with Go (re-raised on the loop as a *PanicError), unwinds
+// through the loop call; a caller that recovers it can go on using the
+// context.
+//
+// # Goroutine rules: what is caught, what is handed over
+//
+// Safe from any goroutine: ThreadProxy.Schedule, ThreadProxy.Free (a
+// loop whose last event source it was returns from LoopWait), Stop, and
+// the context.Context given to LoopContext.
+//
+// Caught, at the cost of one atomic load, while the loop's goroutine is
+// blocked in the kernel wait (a goroutine waiting in a loop call of that
+// context's):
+//
+//   - a loop function called from a second goroutine: ErrConcurrentUse
+//     (also while the loop runs handlers, through a wrapper too, before
+//     any of the wrapper's hooks run);
+//   - AddFD, AddSignal, NewThreadProxy: ErrConcurrentUse;
+//   - AddTimer and Immediate.Schedule, which cannot return an error:
+//     a panic whose message carries ErrConcurrentUse's text;
+//   - Free of an fd, timer, immediate, signal, scope or wrapper: handed
+//     over to the loop, which frees it on its next turn (and logs the
+//     misuse);
+//   - Context.Free: handed over too, and also while LoopWait, LoopUntil or
+//     LoopContext runs handlers; the loop call then returns nil.
+//
+// Not caught: any other call from another goroutine (SetFlags, Update,
+// NewScope, NewImmediate, NewWrapper, Go, NewReq and the like), and any
+// call at all from another goroutine while the loop runs handlers or
+// between loop calls, apart from the loop functions and Context.Free
+// above. These are data races, which go test -race reports; checking them
+// would cost every call on the loop's own goroutine. On poll_mt, whose
+// pattern is to change events from other goroutines under a lock the
+// trace callback releases around the kernel wait, none of this applies:
+// creations and frees under that lock are allowed.
 //
 // # Ownership
 //
@@ -49,21 +88,48 @@
 // without a clock read. Signals arrive through os/signal and are fanned out
 // to every context with an event for them.
 //
+// A descriptor the kernel refuses (a regular file on epoll) or one closed
+// while its events are registered is reported once to each of its events
+// as an error (FDRead or FDError, or FDWrite to a write-only event), and
+// the events are disabled: their Flags become 0. poll finds a closed
+// descriptor at once (POLLNVAL); epoll forgets it silently, so the loop
+// audits its registrations when it has been idle for a second, then less
+// and less often. A loop left with only disabled fd events returns an
+// error wrapping ErrNoEvents instead of waiting forever.
+//
+// # Sockets from Go's net package
+//
+// A net.Conn is driven by the Go runtime's own poller. To drive it with
+// the loop instead, give the loop a descriptor of its own: duplicate the
+// connection's descriptor inside (*net.TCPConn).SyscallConn()'s Control
+// (unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)), then close the net.Conn;
+// the duplicate shares the open file, already non-blocking. Or call File,
+// which returns a duplicate in an *os.File: take its Fd, call
+// unix.SetNonblock(fd, true) on it (Fd makes it blocking) and keep the
+// *os.File alive, or duplicate it again and close the *os.File. Add the
+// descriptor with AddFD and SetAutoClose; see the AddFD (netConn)
+// example.
+//
 // # Backends
 //
 // Backends lists them, default first: "epoll" on Linux, "poll" (portable),
 // "poll_mt" (poll whose wait is woken when another goroutine changes fd
 // events, for code that shares a context under a lock released by the
 // trace callback around the wait) and "standard" (epoll that falls back to
-// poll for good if epoll fails). With epoll a loop that has nothing to do
-// parks its goroutine in the Go runtime's poller instead of blocking an OS
-// thread, so waking it from another goroutine is cheap.
+// poll for good if epoll fails). A loop with no descriptor to watch parks
+// its goroutine on a channel instead of making a system call, so waking
+// it from another goroutine is cheap. With descriptors, the epoll
+// backends block an OS thread in epoll_wait, as C tevent does, unless
+// WithRuntimePoller hands the epoll descriptor to the Go runtime's
+// poller.
 //
 // # Errors
 //
-// Errors wrap the sentinels ErrFreed, ErrNesting, ErrUnknownBackend,
-// ErrBadFD, ErrSignal, ErrProxyFreed, ErrTimeout and ErrCancelled (plus
-// ErrConcurrentUse, ErrWrongContext and ErrNoEvents); match them with
-// errors.Is. A nil handler is a programming error and panics when it is
-// registered, never later inside the loop.
+// Errors wrap the sentinels ErrFreed, ErrNesting, ErrConcurrentUse,
+// ErrUnknownBackend, ErrBadFD, ErrSignal, ErrProxyFreed, ErrTimeout,
+// ErrCancelled, ErrWrongContext, ErrNoEvents, ErrStopped, ErrUseRefused
+// and ErrNotFinished; match them with errors.Is. A panic in a Go function
+// reaches the loop as a *PanicError (errors.As). A nil handler is a
+// programming error and panics when it is registered, never later inside
+// the loop.
 package tevent

@@ -28,18 +28,23 @@ var (
 	ErrTimeout = errors.New("tevent: request timed out")
 	// ErrCancelled is the error of a request that was cancelled.
 	ErrCancelled = errors.New("tevent: request cancelled")
-	// ErrConcurrentUse is returned (wrapped together with ErrNesting) when a
-	// loop function is called from a second goroutine while another
-	// goroutine is driving the context. A context is driven by one goroutine
-	// at a time.
+	// ErrConcurrentUse is returned when a loop function is called from a
+	// second goroutine while another goroutine is driving the context
+	// (wrapped together with ErrNesting when the loop cannot tell that
+	// from a nested call), and by AddFD, AddSignal and NewThreadProxy
+	// called from another goroutine while the loop waits. A context is
+	// driven by one goroutine at a time; see the package documentation
+	// for what is caught.
 	ErrConcurrentUse = errors.New("tevent: context driven from two goroutines at once")
 	// ErrWrongContext is returned when a handle that belongs to one context
 	// is used with another.
 	ErrWrongContext = errors.New("tevent: handle belongs to another context")
 	// ErrNoEvents is returned by LoopOnce and LoopUntil when the context
 	// has nothing that could ever fire: no fd, timer, signal or scheduled
-	// immediate events and no live thread proxies. (C tevent would sleep
-	// 30 seconds.)
+	// immediate events and no live thread proxies, or only fd events with
+	// flags 0 (disabled, or after an error report). LoopWait returns nil
+	// when nothing is left, and an error wrapping ErrNoEvents when only
+	// such fd events are. (C tevent would sleep 30 seconds.)
 	ErrNoEvents = errors.New("tevent: no events to wait for")
 	// ErrStopped is returned by the loop function that Stop ended.
 	ErrStopped = errors.New("tevent: loop stopped")

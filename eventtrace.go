@@ -12,7 +12,9 @@ const (
 	// immediate) cancelled.
 	EventDetach
 	// EventBeforeHandler: the event's handler is about to run (a queue
-	// entry: its trigger).
+	// entry: its trigger). Freeing the event, its scope or the context
+	// from the callback (for a queue entry: the entry, its request or the
+	// queue) stops the handler.
 	EventBeforeHandler
 )
 

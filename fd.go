@@ -548,10 +548,10 @@ const (
 
 // auditSoon schedules the next audit at most auditFirst from now.
 func (l *loop) auditSoon() {
-	if !l.auditClosed || l.auditEvery == auditFirst {
+	if !l.auditClosed || l.auditEvery == l.auditStart {
 		return
 	}
-	l.auditEvery = auditFirst
+	l.auditEvery = l.auditStart
 	l.auditAt = 0
 }
 
@@ -561,7 +561,7 @@ func (l *loop) auditTimeout(timeout time.Duration) time.Duration {
 	now := monoNow()
 	if l.auditAt == 0 {
 		if l.auditEvery == 0 {
-			l.auditEvery = auditFirst
+			l.auditEvery = l.auditStart
 		}
 		l.auditAt = now + int64(l.auditEvery)
 	}

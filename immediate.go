@@ -31,11 +31,16 @@ func (s *Scope) NewImmediate() *Immediate {
 // Schedule (re)schedules im at the tail of the context's immediate queue
 // with handler h; one already scheduled moves to the tail. A nil h
 // cancels it. Immediates run in the order scheduled, one per LoopOnce.
+// Called from another goroutine while the loop waits in the kernel, it
+// panics (ErrConcurrentUse's text): reach the loop through a ThreadProxy.
 func (im *Immediate) Schedule(h ImmediateHandler) {
 	if im.freed {
 		return
 	}
 	ev := im.ctx.loop
+	if ev.inWait.Load() {
+		ev.mustBeLoopGoroutine("Immediate.Schedule") // kept out of line: the check is one load
+	}
 	if im.scheduled {
 		ev.unlinkImmediate(im)
 		if h == nil && ev.tracers != nil && ev.tracers.immediate != nil {

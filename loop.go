@@ -32,11 +32,12 @@ type loop struct {
 	// Loop driving. running is 1 while a loop function runs (set by
 	// compare-and-swap, which is what catches a second goroutine).
 	running      atomic.Int32
-	ownerG       atomic.Int64 // goroutine id of the driver, when recorded
-	stopReq      atomic.Bool  // Stop was called: the loop call returns ErrStopped
-	ctxStop      atomic.Bool  // LoopContext's context is done
-	freeReq      atomic.Bool  // Free was called from another goroutine
-	inWait       atomic.Bool  // the loop's goroutine is blocked in the kernel wait
+	ownerG       atomic.Int64    // goroutine id of the driver, when recorded
+	stopReq      atomic.Bool     // Stop was called: the loop call returns ErrStopped
+	ctxStop      atomic.Bool     // LoopContext's context is done
+	ctxDone      <-chan struct{} // LoopContext's ctx.Done(), while it runs
+	freeReq      atomic.Bool     // Free was called from another goroutine
+	inWait       atomic.Bool     // the loop's goroutine is blocked in the kernel wait
 	depth        int
 	allowNesting bool
 	nestingHook  func(ev *Context, begin bool)
@@ -70,6 +71,7 @@ type loop struct {
 	waits      uint64     // kernel waits so far
 	auditAt    int64      // when to audit registrations next (auditClosed)
 	auditEvery time.Duration
+	auditStart time.Duration // the first interval: auditFirst (tests lower it)
 
 	// signals
 	sigPending atomic.Bool
@@ -127,10 +129,10 @@ func (ev *Context) LoopOnce() error {
 		defer l.release()
 		return l.loopOnce()
 	}
-	// Deferred, so that a handler's panic, recovered by the caller,
-	// leaves a loop that can be entered again.
-	defer l.idle()
-	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && !l.stopReq.Load() {
+	// Deferred, so that a handler's panic (or a Go function's, re-raised
+	// on delivery) recovered by the caller leaves the loop usable.
+	defer l.endOnce()
+	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && l.localPos >= len(l.local) && !l.stopReq.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
 		l.runImmediate()
@@ -139,8 +141,8 @@ func (ev *Context) LoopOnce() error {
 	return l.loopOnce()
 }
 
-// idle ends a LoopOnce entered without recording the owner.
-func (l *loop) idle() {
+// endOnce ends a LoopOnce entered without the owner recorded.
+func (l *loop) endOnce() {
 	l.nowValid = false
 	l.running.Store(0)
 }
@@ -153,7 +155,7 @@ func (l *loop) idle() {
 // change them), it returns an error wrapping ErrNoEvents instead of
 // waiting forever.
 func (ev *Context) LoopWait() error {
-	return ev.enterLoop(true, nil)
+	return ev.enterLoop(true, nil, nil)
 }
 
 // LoopUntil runs the loop until finished returns true (checked before each
@@ -161,11 +163,12 @@ func (ev *Context) LoopWait() error {
 // if nothing is left that could make finished true, and ErrStopped after
 // Stop.
 func (ev *Context) LoopUntil(finished func() bool) error {
-	return ev.enterLoop(true, finished)
+	return ev.enterLoop(true, finished, nil)
 }
 
-// enterLoop runs LoopWait (finished nil) or LoopUntil.
-func (ev *Context) enterLoop(wait bool, finished func() bool) error {
+// enterLoop runs LoopWait (finished nil) or LoopUntil; done is
+// LoopContext's ctx.Done(), checked every turn.
+func (ev *Context) enterLoop(wait bool, finished func() bool, done <-chan struct{}) error {
 	l := ev.loop
 	if ev.freed {
 		return ErrFreed
@@ -174,6 +177,7 @@ func (ev *Context) enterLoop(wait bool, finished func() bool) error {
 		return ev.nested(wait, finished)
 	}
 	l.ownerG.Store(goid())
+	l.ctxDone = done // cleared by release
 	if ev.wrap != nil {
 		return ev.wrappedLoop(func() error { return l.run(finished) })
 	}
@@ -185,6 +189,7 @@ func (ev *Context) enterLoop(wait bool, finished func() bool) error {
 // release ends a loop call entered with the owner recorded.
 func (l *loop) release() {
 	l.nowValid = false
+	l.ctxDone = nil
 	l.ownerG.Store(0)
 	l.running.Store(0)
 }
@@ -327,6 +332,17 @@ func (l *loop) runOne() error {
 		if l.ctxStop.Load() {
 			return errContextDone
 		}
+		if l.ctxDone != nil {
+			// LoopContext: its context may have been cancelled by the
+			// handler that just ran; context.AfterFunc, which sets
+			// ctxStop and wakes the wait, runs on a goroutine of its own
+			// and may come later.
+			select {
+			case <-l.ctxDone:
+				return errContextDone
+			default:
+			}
+		}
 		if l.sigPending.Load() {
 			l.sigPending.Store(false)
 			if l.runSignals() {
@@ -400,9 +416,19 @@ func (l *loop) wait() error {
 		timeout = 0
 	}
 	if l.trace != nil {
+		due := l.nextDue()
 		l.trace(TraceBeforeWait)
 		if l.freed {
 			return nil
+		}
+		if timeout != 0 && !l.sharedChanges && l.changedBeforeWait(due) {
+			// The callback changed what the wait was computed for: an
+			// event added, freed or scheduled, the next timer moved, a
+			// last event source gone. Do not block on stale facts: poll,
+			// and look again on the next turn. (On poll_mt the callback
+			// has handed the loop's state to other goroutines, which wake
+			// the wait themselves.)
+			timeout = 0
 		}
 	}
 	l.inWait.Store(true)
@@ -427,6 +453,21 @@ func (l *loop) wait() error {
 		l.audit()
 	}
 	return nil
+}
+
+// nextDue is when the next timer is due, or -1 when none is armed.
+func (l *loop) nextDue() int64 {
+	if top := l.timers.peek(); top != nil {
+		return top.when
+	}
+	return -1
+}
+
+// changedBeforeWait reports whether the TraceBeforeWait callback changed
+// something the coming wait depends on; due is nextDue from before it.
+func (l *loop) changedBeforeWait(due int64) bool {
+	return l.immHead != nil || len(l.dirty) > 0 || len(l.reports) > 0 ||
+		l.nextDue() != due || !l.hasEvents()
 }
 
 // goid returns the current goroutine's id. It is slow (it formats a stack
@@ -480,7 +521,7 @@ func (ev *Context) LoopContext(ctx context.Context) error {
 		l.wake()
 		close(fired)
 	})
-	err := ev.LoopWait()
+	err := ev.enterLoop(true, nil, ctx.Done())
 	if !stop() {
 		<-fired
 		l.ctxStop.Store(false)

@@ -129,6 +129,9 @@ func (q *Queue) runHead(*Context, *Immediate) {
 	}
 	e.triggered = true
 	q.traceEntry(e, EventBeforeHandler)
+	if e.q != q || q.freed || q.ev.loop.freed {
+		return // the trace callback freed the entry, its request or the queue
+	}
 	e.trigger(e.req)
 }
 

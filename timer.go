@@ -34,7 +34,9 @@ func (s *Scope) AddTimer(at time.Time, h TimerHandler) *Timer {
 		return t
 	}
 	ev := s.ev.loop
-	ev.mustBeLoopGoroutine("AddTimer")
+	if ev.inWait.Load() {
+		ev.mustBeLoopGoroutine("AddTimer") // kept out of line: the check is one load
+	}
 	t.armed = true
 	ev.timers.push(t, toMono(at))
 	if s != &s.ev.Scope || s.ev.wrap != nil {

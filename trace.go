@@ -6,6 +6,11 @@ type TracePoint int
 
 const (
 	// TraceBeforeWait is reported just before the loop waits in the kernel.
+	// What the callback changes counts: when it frees the context the
+	// loop call returns at once, and when it adds, frees or schedules
+	// events (or Stop is called) the loop polls instead of blocking and
+	// looks again. (On poll_mt, where the callback hands the loop's state
+	// to other goroutines, the changes they make wake the wait instead.)
 	TraceBeforeWait TracePoint = iota
 	// TraceAfterWait is reported just after the kernel wait returns.
 	TraceAfterWait

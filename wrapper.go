@@ -20,6 +20,11 @@ type WrapperHooks struct {
 	// the wrapper.
 	AfterUse func(wrap *Context)
 
+	// The Before*Handler hooks run before each handler of an event added
+	// through the wrapper, the After*Handler hooks after it. A Before hook
+	// that frees the event (or re-arms a timer, or frees the wrapper or
+	// the context) stops the handler; the After hook then still runs,
+	// unless the wrapper or the context is gone.
 	BeforeFDHandler func(wrap *Context, fde *FD, flags FDFlags)
 	AfterFDHandler  func(wrap *Context, fde *FD, flags FDFlags)
 
@@ -132,10 +137,29 @@ func (w *Context) freeWrapper() {
 	w.freeOwned()
 }
 
+// gone reports whether the wrapper or its loop was freed (by a hook or a
+// handler): its hooks are not called any more.
+func (w *Context) gone() bool { return w.freed || w.loop.freed }
+
+// afterSkipped is called when a Before hook freed the event (or the
+// wrapper) and its handler is skipped: the After hook still pairs with
+// the Before hook while the wrapper lives.
+func (w *Context) afterSkipped(after func(), has bool) {
+	if has && !w.gone() {
+		after()
+	}
+}
+
 func (w *Context) callFD(f *FD, fl FDFlags) {
 	h := &w.wrap.hooks
 	if h.BeforeFDHandler != nil {
 		h.BeforeFDHandler(w, f, fl)
+		if f.freed || w.gone() {
+			// A freed event never fires, even when its wrapper's hook
+			// freed it.
+			w.afterSkipped(func() { h.AfterFDHandler(w, f, fl) }, h.AfterFDHandler != nil)
+			return
+		}
 	}
 	f.handler(w, f, fl)
 	if h.AfterFDHandler != nil {
@@ -147,6 +171,10 @@ func (w *Context) callTimer(t *Timer, now time.Time) {
 	h := &w.wrap.hooks
 	if h.BeforeTimerHandler != nil {
 		h.BeforeTimerHandler(w, t, now)
+		if !t.firing || w.gone() { // freed or re-armed by the hook
+			w.afterSkipped(func() { h.AfterTimerHandler(w, t, now) }, h.AfterTimerHandler != nil)
+			return
+		}
 	}
 	t.handler(w, t, now)
 	if h.AfterTimerHandler != nil {
@@ -158,6 +186,10 @@ func (w *Context) callImmediate(im *Immediate, fn ImmediateHandler) {
 	h := &w.wrap.hooks
 	if h.BeforeImmediateHandler != nil {
 		h.BeforeImmediateHandler(w, im)
+		if im.freed || w.gone() {
+			w.afterSkipped(func() { h.AfterImmediateHandler(w, im) }, h.AfterImmediateHandler != nil)
+			return
+		}
 	}
 	fn(w, im)
 	if h.AfterImmediateHandler != nil {
@@ -169,6 +201,10 @@ func (w *Context) callSignal(se *Signal, sig syscall.Signal, count int) {
 	h := &w.wrap.hooks
 	if h.BeforeSignalHandler != nil {
 		h.BeforeSignalHandler(w, se, sig, count)
+		if se.freed || w.gone() {
+			w.afterSkipped(func() { h.AfterSignalHandler(w, se, sig, count) }, h.AfterSignalHandler != nil)
+			return
+		}
 	}
 	se.handler(w, se, sig, count, nil)
 	if h.AfterSignalHandler != nil {

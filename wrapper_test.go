@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -237,5 +238,109 @@ func TestLoggerLevels(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q; got:\n%s", want, out)
 		}
+	}
+}
+
+// TestWrapperLoopFromSecondGoroutine (issue 12, item 11): a loop call
+// through a wrapper from a second goroutine, while another goroutine runs
+// the loop (through the main context or a wrapper, waiting or running a
+// handler), is refused with ErrConcurrentUse before the wrapper's hooks
+// run or its use count changes: no data race, as with a main context.
+func TestWrapperLoopFromSecondGoroutine(t *testing.T) {
+	for _, driver := range []string{"main", "wrapper", "nesting"} {
+		t.Run(driver, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, ev *Context) {
+				uses := 0
+				w, err := ev.NewWrapper(WrapperHooks{Name: "w",
+					BeforeUse: func(*Context) bool { uses++; return true },
+					AfterUse:  func(*Context) { uses-- },
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if driver == "nesting" {
+					ev.AllowNesting()
+				}
+				tp, err := ev.NewThreadProxy()
+				if err != nil {
+					t.Fatal(err)
+				}
+				drive := ev.LoopWait
+				if driver == "wrapper" {
+					drive = w.LoopWait
+				}
+				done := goLoop(drive)
+				waitInKernel(t, ev)
+				for _, call := range []struct {
+					name string
+					fn   func() error
+				}{
+					{"LoopOnce", w.LoopOnce},
+					{"LoopWait", w.LoopWait},
+					{"LoopUntil", func() error { return w.LoopUntil(func() bool { return true }) }},
+				} {
+					if err := call.fn(); !errors.Is(err, ErrConcurrentUse) {
+						t.Errorf("wrapper %s from a second goroutine: %v, want ErrConcurrentUse", call.name, err)
+					}
+				}
+				var usesSeen int
+				if err := tp.Schedule(func(*Context) { usesSeen = uses; tp.Free() }); err != nil {
+					t.Fatal(err)
+				}
+				if err := loopResult(t, "the driving loop", done); err != nil {
+					t.Fatal(err)
+				}
+				want := 0
+				if driver == "wrapper" {
+					want = 1 // the driver's own use
+				}
+				if usesSeen != want || w.wrap.uses != 0 {
+					t.Fatalf("uses during the loop %d (want %d), after %d (want 0)", usesSeen, want, w.wrap.uses)
+				}
+			})
+		})
+	}
+}
+
+// TestWrapperLoopFromSecondGoroutineDuringHandler: the same while the
+// loop runs a handler, not waiting: the second goroutine's call through
+// the wrapper must not run the BeforeUse hook, which would race with the
+// handler over the state they share.
+func TestWrapperLoopFromSecondGoroutineDuringHandler(t *testing.T) {
+	for _, driver := range []string{"LoopWait", "LoopOnce"} {
+		t.Run(driver, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, ev *Context) {
+				shared := 0
+				w, err := ev.NewWrapper(WrapperHooks{Name: "w",
+					BeforeUse: func(*Context) bool { shared++; return true },
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				inHandler := make(chan struct{})
+				var stop atomic.Bool
+				w.NewImmediate().Schedule(func(*Context, *Immediate) {
+					close(inHandler)
+					deadline := time.Now().Add(testTimeout)
+					for !stop.Load() && time.Now().Before(deadline) {
+						shared++
+					}
+				})
+				drive := w.LoopWait
+				if driver == "LoopOnce" {
+					drive = w.LoopOnce
+				}
+				done := goLoop(drive)
+				waitChan(t, "the handler", inHandler)
+				err = w.LoopOnce()
+				stop.Store(true)
+				if !errors.Is(err, ErrConcurrentUse) {
+					t.Errorf("wrapper LoopOnce from a second goroutine during a handler: %v, want ErrConcurrentUse", err)
+				}
+				if err := loopResult(t, "the driving loop", done); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
 	}
 }

@@ -1,0 +1,308 @@
+package tevent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Descriptors the kernel refuses or that are closed behind the loop's back
+// (issue 12, items 2 and 3), and fd events that can never fire (item 4):
+// one error report per event, then the events are disabled (Flags 0), and
+// a loop left with nothing that can fire says so instead of waiting.
+
+// fastAudit makes the epoll audit of registrations run soon after the
+// loop goes idle, so that tests of closed descriptors take milliseconds.
+func fastAudit(ev *Context) { ev.loop.auditStart = 10 * time.Millisecond }
+
+// boundedLoop runs one loop call on another goroutine, bounded by
+// testTimeout, so that a loop that would wait forever fails the test.
+func boundedLoop(t *testing.T, what string, loop func() error) error {
+	t.Helper()
+	return loopResult(t, what, goLoop(loop))
+}
+
+// regularFile opens a temporary regular file for reading.
+func regularFile(t *testing.T) int {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(name, []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// expectNothingCanFire runs the loop until reported holds, then checks
+// that LoopWait says that nothing can fire (where nothing else could
+// change that: not on poll_mt, whose events other goroutines may change
+// while it waits).
+func expectNothingCanFire(t *testing.T, ev *Context, reported func() bool) {
+	t.Helper()
+	if err := boundedLoop(t, "LoopUntil the reports", func() error { return ev.LoopUntil(reported) }); err != nil {
+		t.Fatalf("LoopUntil the reports: %v", err)
+	}
+	if ev.loop.sharedChanges {
+		return
+	}
+	if err := boundedLoop(t, "LoopWait", ev.LoopWait); !errors.Is(err, ErrNoEvents) {
+		t.Fatalf("LoopWait: %v, want an error wrapping ErrNoEvents", err)
+	}
+}
+
+// TestFDRegularFileWatched: a backend that can watch regular files (poll,
+// and standard, which falls back to poll) reports one as always ready and
+// keeps its flags.
+func TestFDRegularFileWatched(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		if !ev.loop.regularFiles {
+			t.Skip("the backend refuses regular files")
+		}
+		calls := 0
+		f, err := ev.AddFD(regularFile(t), FDRead, func(*Context, *FD, FDFlags) { calls++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		driveUntil(t, ev, func() bool { return calls == 3 })
+		if f.Flags() != FDRead {
+			t.Fatalf("Flags() = %v, want FDRead", f.Flags())
+		}
+		f.Free()
+	})
+}
+
+// TestFDRefusedByKernel: a regular file on a backend that cannot watch
+// one (epoll): AddFD succeeds, the handler gets one error report, the
+// event is disabled with Flags 0, and the next LoopOnce returns
+// ErrNoEvents instead of blocking; LoopWait an error wrapping it. Also
+// through a wrapper, whose hooks run around the report.
+func TestFDRefusedByKernel(t *testing.T) {
+	for _, wrapped := range []bool{false, true} {
+		name := "main"
+		if wrapped {
+			name = "wrapper"
+		}
+		t.Run(name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, ev *Context) {
+				if ev.loop.regularFiles {
+					t.Skip("the backend watches regular files")
+				}
+				on, hooks := ev, 0
+				if wrapped {
+					w, err := ev.NewWrapper(WrapperHooks{Name: "w",
+						BeforeFDHandler: func(*Context, *FD, FDFlags) { hooks++ },
+						AfterFDHandler:  func(*Context, *FD, FDFlags) { hooks++ }})
+					if err != nil {
+						t.Fatal(err)
+					}
+					on = w
+				}
+				fd := regularFile(t)
+				calls := 0
+				var got FDFlags
+				f, err := on.AddFD(fd, FDRead|FDWrite, func(_ *Context, _ *FD, fl FDFlags) { calls++; got = fl })
+				if err != nil {
+					t.Fatalf("AddFD of a regular file: %v", err)
+				}
+				if err := boundedLoop(t, "LoopOnce with a refused fd", ev.LoopOnce); err != nil {
+					t.Fatalf("first LoopOnce: %v", err)
+				}
+				if calls != 1 || got&FDRead == 0 {
+					t.Fatalf("handler ran %d times with %v, want once with FDRead", calls, got)
+				}
+				if f.Flags() != 0 {
+					t.Fatalf("Flags() = %v after the report, want 0", f.Flags())
+				}
+				if wrapped && hooks != 2 {
+					t.Fatalf("wrapper hooks ran %d times, want 2", hooks)
+				}
+				if err := boundedLoop(t, "second LoopOnce", ev.LoopOnce); !errors.Is(err, ErrNoEvents) {
+					t.Fatalf("second LoopOnce: %v, want ErrNoEvents", err)
+				}
+				if err := boundedLoop(t, "LoopWait", ev.LoopWait); !errors.Is(err, ErrNoEvents) {
+					t.Fatalf("LoopWait: %v, want an error wrapping ErrNoEvents", err)
+				}
+				if calls != 1 {
+					t.Fatalf("handler ran %d times, want once", calls)
+				}
+				f.Free()
+				if err := boundedLoop(t, "LoopWait after Free", ev.LoopWait); err != nil {
+					t.Fatalf("LoopWait with nothing left: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// TestFDClosedBehindLoop: an fd closed while its events are registered
+// gets one error report per event, then they are disabled (Flags 0) and
+// LoopWait returns an error wrapping ErrNoEvents, on every backend alike
+// (poll used to spin, epoll to wait forever). Two events on the number,
+// one of them write-only, one through a wrapper.
+func TestFDClosedBehindLoop(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		fastAudit(ev)
+		w, err := ev.NewWrapper(WrapperHooks{Name: "w"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newSockPair(t)
+		// Fill p.fd[0]'s send buffer, so that a write event on it is
+		// registered but does not fire.
+		for {
+			if _, err := unix.Write(p.fd[0], make([]byte, 65536)); err != nil {
+				break
+			}
+		}
+		writeBytes(t, p.fd[1], "x")
+		reads, writes := 0, 0
+		var readFl, writeFl FDFlags
+		fr, err := ev.AddFD(p.fd[0], FDRead, func(_ *Context, f *FD, fl FDFlags) {
+			reads++
+			readFl = fl
+			var b [8]byte
+			unix.Read(f.Fd(), b[:])
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw, err := w.AddFD(p.fd[0], FDWrite, func(_ *Context, _ *FD, fl FDFlags) { writes++; writeFl = fl })
+		if err != nil {
+			t.Fatal(err)
+		}
+		driveUntil(t, ev, func() bool { return reads == 1 }) // both registered now
+		if writes != 0 {
+			t.Fatalf("the write event fired with a full buffer")
+		}
+		p.close(t, 0)
+		reads = 0
+		expectNothingCanFire(t, ev, func() bool { return reads > 0 && writes > 0 })
+		if reads != 1 || readFl&FDRead == 0 || writes != 1 || writeFl != FDWrite {
+			t.Fatalf("reports: read event %d (%v), write event %d (%v); want one each, FDRead and FDWrite", reads, readFl, writes, writeFl)
+		}
+		if fr.Flags() != 0 || fw.Flags() != 0 {
+			t.Fatalf("flags after the reports: %v, %v; want 0", fr.Flags(), fw.Flags())
+		}
+		fr.Free()
+		fw.Free()
+		if err := boundedLoop(t, "LoopWait after Free", ev.LoopWait); err != nil {
+			t.Fatalf("LoopWait with nothing left: %v", err)
+		}
+	})
+}
+
+// TestFDClosedBeforeRegistration: an fd closed after AddFD but before the
+// loop told the kernel about it is refused at registration (EBADF): the
+// same single report and disabling, on every backend.
+func TestFDClosedBeforeRegistration(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		fastAudit(ev)
+		p := newSockPair(t)
+		calls := 0
+		f, err := ev.AddFD(p.fd[0], FDRead, func(*Context, *FD, FDFlags) { calls++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.close(t, 0)
+		expectNothingCanFire(t, ev, func() bool { return calls > 0 })
+		if calls != 1 || f.Flags() != 0 {
+			t.Fatalf("handler ran %d times, Flags %v; want once and 0", calls, f.Flags())
+		}
+	})
+}
+
+// TestFDClosedWhileWaiting: the fd is closed by another goroutine while
+// the loop waits for it with a far timer pending (so the loop is not idle
+// for good): the loop still finds it, reports it once and goes on with
+// the timer.
+func TestFDClosedWhileWaiting(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		if ev.loop.sharedChanges {
+			t.Skip("poll_mt: wakes only for event changes, not for a close")
+		}
+		fastAudit(ev)
+		p := newSockPair(t)
+		calls := 0
+		if _, err := ev.AddFD(p.fd[0], FDRead, func(ev *Context, f *FD, fl FDFlags) {
+			calls++
+		}); err != nil {
+			t.Fatal(err)
+		}
+		tm := ev.AddTimer(time.Now().Add(time.Hour), func(*Context, *Timer, time.Time) {})
+		done := goLoop(func() error { return ev.LoopUntil(func() bool { return calls > 0 }) })
+		waitInKernel(t, ev)
+		p.close(t, 0)
+		if ev.loop.auditClosed {
+			// epoll: nothing wakes the loop; the audit finds it.
+		} else if err := ev.loop.poller.Wake(); err != nil {
+			// poll: the next poll sees POLLNVAL; wake it so that it polls.
+			t.Fatal(err)
+		}
+		if err := loopResult(t, "LoopUntil with an fd closed while waiting", done); err != nil {
+			t.Fatalf("LoopUntil: %v", err)
+		}
+		if calls != 1 {
+			t.Fatalf("handler ran %d times, want 1", calls)
+		}
+		tm.Free()
+	})
+}
+
+// TestFDOnlyDisabledEvents: when the only events left are fd events with
+// flags 0, LoopWait returns an error wrapping ErrNoEvents and LoopOnce
+// and LoopUntil return ErrNoEvents, instead of waiting forever; also when
+// the last handler disables its own event, when a timer runs first, and
+// through a wrapper. (poll_mt waits: another goroutine may change the
+// flags under its lock.)
+func TestFDOnlyDisabledEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		if ev.loop.sharedChanges {
+			t.Skip("poll_mt: other goroutines may enable the event while the loop waits")
+		}
+		w, err := ev.NewWrapper(WrapperHooks{Name: "w"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newSockPair(t)
+		f0, err := ev.AddFD(p.fd[0], 0, func(*Context, *FD, FDFlags) { t.Error("flags-0 event ran") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := boundedLoop(t, "LoopOnce", ev.LoopOnce); !errors.Is(err, ErrNoEvents) {
+			t.Fatalf("LoopOnce: %v, want ErrNoEvents", err)
+		}
+		if err := boundedLoop(t, "LoopUntil", func() error { return ev.LoopUntil(func() bool { return false }) }); !errors.Is(err, ErrNoEvents) {
+			t.Fatalf("LoopUntil: %v, want ErrNoEvents", err)
+		}
+		if err := boundedLoop(t, "LoopWait", ev.LoopWait); !errors.Is(err, ErrNoEvents) {
+			t.Fatalf("LoopWait: %v, want an error wrapping ErrNoEvents", err)
+		}
+		// A writable event through the wrapper that disables itself, after
+		// a timer has run.
+		timerRan, calls := false, 0
+		ev.AddTimer(time.Now(), func(*Context, *Timer, time.Time) { timerRan = true })
+		if _, err := w.AddFD(p.fd[1], FDWrite, func(_ *Context, f *FD, _ FDFlags) { calls++; f.SetFlags(0) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := boundedLoop(t, "LoopWait", w.LoopWait); !errors.Is(err, ErrNoEvents) {
+			t.Fatalf("LoopWait through the wrapper: %v, want an error wrapping ErrNoEvents", err)
+		}
+		if !timerRan || calls != 1 {
+			t.Fatalf("timer ran %v, fd handler %d times", timerRan, calls)
+		}
+		f0.SetFlags(FDWrite) // enabled again: it fires
+		fired := false
+		f0.handler = func(_ *Context, f *FD, _ FDFlags) { fired = true; f.Free() }
+		if err := boundedLoop(t, "LoopOnce", ev.LoopOnce); err != nil || !fired {
+			t.Fatalf("LoopOnce after SetFlags: %v, fired %v", err, fired)
+		}
+	})
+}
