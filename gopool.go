@@ -45,7 +45,7 @@ func Go[T any](o Owner, fn func(ctx context.Context) (T, error)) *Req[T] {
 	j.run = func() {
 		v, pe, err := runJob(ctx, fn)
 		// ErrProxyFreed: the request is gone, and its result with it.
-		_ = tp.Schedule(func(*Context) {
+		err2 := tp.Schedule(func(*Context) {
 			if pe != nil {
 				// fn panicked: the request finishes with the panic as its
 				// error, then the panic goes on from the loop call that
@@ -64,6 +64,10 @@ func Go[T any](o Owner, fn func(ctx context.Context) (T, error)) *Req[T] {
 				r.Done(v)
 			}
 		})
+		if err2 != nil && pe != nil {
+			// Nobody is left to deliver the panic to: say so, at least.
+			tp.ctx.loop.debugf(levelError, "tevent: a Go function panicked after its request was freed", "panic", pe.Value, "stack", string(pe.Stack))
+		}
 	}
 	x := r.extra()
 	x.job = j
