@@ -94,7 +94,7 @@ func TestEventSizes(t *testing.T) {
 	}{
 		{"Timer", unsafe.Sizeof(Timer{}), 48},
 		{"FD", unsafe.Sizeof(FD{}), 64},
-		{"Immediate", unsafe.Sizeof(Immediate{}), 64},
+		{"Immediate", unsafe.Sizeof(Immediate{}), 80},
 		{"Signal", unsafe.Sizeof(Signal{}), 64},
 		{"ThreadProxy", unsafe.Sizeof(ThreadProxy{}), 32},
 		{"Scope", unsafe.Sizeof(Scope{}), 144},

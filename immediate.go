@@ -8,18 +8,20 @@ type ImmediateHandler func(ev *Context, im *Immediate)
 // a later loop turn, before timers and fds.
 type Immediate struct {
 	link       ownLink
+	l          *loop    // ctx.loop, one load away on the hot path
 	ctx        *Context // the context it was created on (a wrapper or main)
 	handler    ImmediateHandler
 	prev, next *Immediate
+	tag        uint64
 	scheduled  bool
 	freed      bool
-	tag        uint64
+	wrapped    bool // ctx is a wrapper: its hooks run around the handler
 }
 
 // NewImmediate creates an immediate event owned by s
 // (tevent_create_immediate). On a freed scope it never runs.
 func (s *Scope) NewImmediate() *Immediate {
-	im := &Immediate{ctx: s.ev}
+	im := &Immediate{l: s.ev.loop, ctx: s.ev, wrapped: s.ev.wrap != nil}
 	if s.freed || s.ev.freed {
 		im.freed = true
 		return im
@@ -37,7 +39,7 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 	if im.freed {
 		return
 	}
-	ev := im.ctx.loop
+	ev := im.l
 	if ev.inWait.Load() {
 		ev.mustBeLoopGoroutine("Immediate.Schedule") // kept out of line: the check is one load
 	}
@@ -102,7 +104,7 @@ func (im *Immediate) Free() {
 	if im.freed {
 		return
 	}
-	if im.ctx.loop.handOver(im) {
+	if im.l.handOver(im) {
 		return
 	}
 	disown(&im.link)
@@ -112,8 +114,8 @@ func (im *Immediate) Free() {
 func (im *Immediate) freeOwned() {
 	im.freed = true
 	if im.scheduled {
-		im.ctx.loop.unlinkImmediate(im)
-		if tr := im.ctx.loop.tracers; tr != nil && tr.immediate != nil {
+		im.l.unlinkImmediate(im)
+		if tr := im.l.tracers; tr != nil && tr.immediate != nil {
 			tr.immediate(im, EventDetach)
 		}
 	}
@@ -142,7 +144,7 @@ func (ev *loop) runImmediate() {
 	if ev.log != nil {
 		ev.debugf(levelTrace, "tevent: run immediate event", "immediate", im)
 	}
-	if im.ctx.wrap == nil {
+	if !im.wrapped {
 		h(im.ctx, im)
 	} else {
 		im.ctx.callImmediate(im, h)

@@ -64,7 +64,7 @@ func (s *Scope) NewQueue(name string) *Queue {
 	if s.freed || s.ev == nil || s.ev.freed {
 		q.freed = true
 		q.running = false
-		q.im = &Immediate{ctx: s.ev, freed: true}
+		q.im = &Immediate{l: s.ev.loop, ctx: s.ev, freed: true}
 		return q
 	}
 	q.im = s.NewImmediate()
