@@ -229,8 +229,8 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 4096 {
-			data = data[:4096] // every split point is tried: keep it quadratic in little
+		if len(data) > 512 {
+			data = data[:512] // every split point is tried: keep it quadratic in little
 		}
 		want, wantRest, wantErr := parseAll(data)
 		if wantErr != nil {
