@@ -24,7 +24,7 @@ func TestServerZeroAllocsPerMessage(t *testing.T) {
 		}
 		a, _ := s.Listen("tcp", "127.0.0.1:0")
 		sa, _ := parseV4(a.String())
-		cfd, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		cfd, _ := testSocketTCP()
 		defer unix.Close(cfd)
 		if err := unix.Connect(cfd, sa); err != nil {
 			t.Fatal(err)

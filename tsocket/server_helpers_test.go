@@ -195,7 +195,7 @@ func runClientHelper() int {
 	}
 	fds := make([]int, 0, n)
 	for i := 0; i < n; i++ {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := testSocketTCP()
 		if err == nil {
 			err = unix.Connect(fd, sa)
 		}
@@ -228,3 +228,17 @@ func parseV4(addr string) (*unix.SockaddrInet4, error) {
 }
 
 var errUnexpected = errors.New("unexpected")
+
+// testSocketTCP makes a blocking, close-on-exec TCP socket on every
+// platform (SOCK_CLOEXEC is not one of darwin's socket flags).
+func testSocketTCP() (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fd)
+	}
+	return fd, err
+}
+
+// setRlimitCur sets a Rlimit field, whose type is uint64 on Linux and
+// darwin and int64 on FreeBSD.
+func setRlimitCur[T int64 | uint64](p *T, n int) { *p = T(n) }

@@ -547,7 +547,7 @@ func TestServerEMFILE(t *testing.T) {
 		sa, _ := parseV4(a.String())
 		var clients []int
 		for i := 0; i < 3; i++ {
-			fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			fd, _ := testSocketTCP()
 			if err := unix.Connect(fd, sa); err != nil {
 				t.Fatal(err)
 			}
@@ -557,7 +557,7 @@ func TestServerEMFILE(t *testing.T) {
 		var rl unix.Rlimit
 		unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
 		old := rl
-		rl.Cur = uint64(srvOpenFDs(t) + 16)
+		setRlimitCur(&rl.Cur, srvOpenFDs(t)+16)
 		unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
 		var fill []int
 		for {
