@@ -106,8 +106,13 @@ type fdState struct {
 }
 
 // token is the registration's current token: its generation and number.
-func (st *fdState) token() poller.Token {
-	return poller.Token(st.gen)<<32 | poller.Token(uint32(st.fd))
+func (st *fdState) token() poller.Token { return makeToken(st.gen, st.fd) }
+
+// ktoken is the token the kernel holds.
+func (st *fdState) ktoken() poller.Token { return makeToken(st.kgen, st.fd) }
+
+func makeToken(gen uint32, fd int32) poller.Token {
+	return poller.Token(gen)<<32 | poller.Token(uint32(fd))
 }
 
 // fdReport is an error handed to an event before it is disabled.
@@ -422,16 +427,16 @@ func (l *loop) applyFDChanges() {
 // get one error report each and are disabled; the error is logged; the
 // loop goes on.
 func (l *loop) controlFailed(st *fdState, err error) {
+	l.disable(st, "tevent: kernel refused fd: its events get one error report, then are disabled (flags 0) until SetFlags", err)
+}
+
+// disable drops st's kernel registration, queues one error report for
+// every event on st that waits for something, and sets their flags to 0.
+func (l *loop) disable(st *fdState, msg string, err error) {
 	if st.kmask != 0 {
 		l.poller.Delete(int(st.fd))
 		st.kmask = 0
 	}
-	l.disable(st, "tevent: kernel refused fd: its events get one error report, then are disabled (flags 0) until SetFlags", err)
-}
-
-// disable queues one error report for every event on st that waits for
-// something, and sets their flags to 0.
-func (l *loop) disable(st *fdState, msg string, err error) {
 	for _, e := range st.events {
 		if e.flags == 0 {
 			continue
@@ -524,10 +529,6 @@ func (l *loop) callFD(f *FD, fl FDFlags) bool {
 // closedBehind handles a registered descriptor found closed behind the
 // loop's back.
 func (l *loop) closedBehind(st *fdState, err error) {
-	if st.kmask != 0 {
-		l.poller.Delete(int(st.fd))
-		st.kmask = 0
-	}
 	if err == nil {
 		err = unix.EBADF
 	}
@@ -580,8 +581,7 @@ func (l *loop) audit() {
 		if st.kmask == 0 {
 			return
 		}
-		tok := poller.Token(st.kgen)<<32 | poller.Token(uint32(st.fd))
-		if err := l.poller.Modify(int(st.fd), tok, st.kmask); err != nil {
+		if err := l.poller.Modify(int(st.fd), st.ktoken(), st.kmask); err != nil {
 			if !errors.Is(err, poller.ErrNotRegistered) {
 				l.poller.Delete(int(st.fd))
 			}

@@ -151,7 +151,9 @@ func (l *loop) handOverNow(item owned) {
 	in.queued.Store(int32(len(in.calls)))
 	in.poller.Wake()
 	in.mu.Unlock()
-	l.debugf(levelWarning, "tevent: Free called from another goroutine while the loop runs; handed over to the loop", "item", fmt.Sprintf("%T", item))
+	if l.log != nil {
+		l.debugf(levelWarning, "tevent: Free called from another goroutine while the loop runs; handed over to the loop", "item", fmt.Sprintf("%T", item))
+	}
 }
 
 // foreign reports a call that may only be made on the loop's goroutine,
@@ -207,20 +209,9 @@ func (l *loop) runProxyCall() bool {
 
 // freeHandedOver frees item on the loop: a handle another goroutine freed.
 func (l *loop) freeHandedOver(item owned) {
-	switch it := item.(type) {
-	case *ThreadProxy:
-		disown(&it.link) // already marked freed by Free
-	case *FD:
-		it.Free()
-	case *Timer:
-		it.Free()
-	case *Immediate:
-		it.Free()
-	case *Signal:
-		it.Free()
-	case *Scope:
-		it.Free()
-	case *Context:
-		it.Free()
+	if tp, ok := item.(*ThreadProxy); ok {
+		disown(&tp.link) // already marked freed by Free
+		return
 	}
+	item.(interface{ Free() }).Free() // an event, a scope or a wrapper
 }
