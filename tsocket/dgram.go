@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/gotevent/tevent"
+	"github.com/gotevent/tevent/internal/sockets"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,14 +88,14 @@ func openDgram(s *tevent.Scope, local, remote Address, bcast bool) (*Dgram, erro
 	if local.IsZero() {
 		dom = unix.AF_UNIX
 	}
-	netw := netName(dom, unix.SOCK_DGRAM)
-	fd, err := newSocket(dom, unix.SOCK_DGRAM)
+	netw := sockets.NetName(dom, unix.SOCK_DGRAM)
+	fd, err := sockets.Socket(dom, unix.SOCK_DGRAM)
 	if err != nil {
-		return nil, opError("listen", netw, -1, "socket", err)
+		return nil, sockets.OpError("listen", netw, -1, nil, nil, "socket", err)
 	}
 	fail := func(sysc string, err error) (*Dgram, error) {
 		unix.Close(fd)
-		return nil, &net.OpError{Op: "listen", Net: netw, Source: local.NetAddr(), Addr: remote.NetAddr(), Err: osSyscallError(sysc, err)}
+		return nil, sockets.OpError("listen", netw, -1, local.NetAddr(), remote.NetAddr(), sysc, err)
 	}
 	if bcast {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
@@ -142,9 +143,9 @@ func NewDgram(o tevent.Owner, fd int) (*Dgram, error) {
 // DgramPair returns two connected unix datagram sockets (socketpair(2)).
 func DgramPair(o tevent.Owner) (*Dgram, *Dgram, error) {
 	s := tevent.ScopeOf(o)
-	fds, err := newSocketpair(unix.SOCK_DGRAM)
+	fds, err := sockets.Socketpair(unix.SOCK_DGRAM)
 	if err != nil {
-		return nil, nil, opError("socketpair", "unixgram", -1, "socketpair", err)
+		return nil, nil, sockets.OpError("socketpair", "unixgram", -1, nil, nil, "socketpair", err)
 	}
 	a, err := newDgram(s, fds[0])
 	if err != nil {
@@ -163,7 +164,7 @@ func DgramPair(o tevent.Owner) (*Dgram, *Dgram, error) {
 
 func newDgram(s *tevent.Scope, fd int) (*Dgram, error) {
 	ds := s.NewScope()
-	d := &Dgram{scope: ds, fd: fd, netw: netName(sockDomain(fd), unix.SOCK_DGRAM)}
+	d := &Dgram{scope: ds, fd: fd, netw: sockets.NetName(sockets.Domain(fd), unix.SOCK_DGRAM)}
 	fde, err := ds.AddFD(fd, 0, d.handle)
 	if err != nil {
 		ds.Free()
@@ -190,7 +191,7 @@ func (d *Dgram) LocalAddr() (Address, error) {
 	}
 	sa, err := unix.Getsockname(d.fd)
 	if err != nil {
-		return Address{}, opError("getsockname", d.netw, -1, "getsockname", err)
+		return Address{}, sockets.OpError("getsockname", d.netw, -1, nil, nil, "getsockname", err)
 	}
 	return fromSockaddr(sa)
 }
@@ -201,9 +202,9 @@ func (d *Dgram) Pending() (int, error) {
 	if d.closed {
 		return 0, net.ErrClosed
 	}
-	n, err := pendingBytes(d.fd)
+	n, err := sockets.Pending(d.fd)
 	if err != nil {
-		return 0, opError("ioctl", d.netw, d.fd, "ioctl FIONREAD", err)
+		return 0, sockets.OpError("ioctl", d.netw, d.fd, nil, nil, "ioctl FIONREAD", err)
 	}
 	return n, nil
 }
@@ -329,7 +330,7 @@ func (d *Dgram) doRecv() {
 		req, buf := d.rd, d.rbuf
 		d.rd, d.rbuf = nil, nil
 		if err != nil {
-			req.Error(opError("read", d.netw, d.fd, "recvmsg", err))
+			req.Error(sockets.OpError("read", d.netw, d.fd, nil, nil, "recvmsg", err))
 			return
 		}
 		if rflags&unix.MSG_TRUNC != 0 {
@@ -354,7 +355,7 @@ func (d *Dgram) doSend() {
 		req, to := d.wr, d.wto
 		d.clearSend()
 		if err != nil {
-			req.Error(&net.OpError{Op: "write", Net: d.netw, Addr: to.NetAddr(), Err: osSyscallError("sendmsg", err)})
+			req.Error(sockets.OpError("write", d.netw, -1, nil, to.NetAddr(), "sendmsg", err))
 			return
 		}
 		req.Done(n)

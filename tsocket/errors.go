@@ -3,10 +3,6 @@ package tsocket
 import (
 	"errors"
 	"fmt"
-	"net"
-	"os"
-
-	"golang.org/x/sys/unix"
 )
 
 // Sentinel errors of the package, matched with errors.Is. Errors from the
@@ -46,27 +42,7 @@ var (
 	ErrNotSocket = errors.New("tsocket: descriptor is not a usable socket")
 )
 
-// opError wraps errno as a *net.OpError for operation op on fd.
-func opError(op, netw string, fd int, sysc string, errno error) error {
-	oe := &net.OpError{Op: op, Net: netw, Err: os.NewSyscallError(sysc, errno)}
-	if fd >= 0 {
-		if sa, err := unix.Getsockname(fd); err == nil {
-			if a, err := fromSockaddr(sa); err == nil && !a.IsZero() {
-				oe.Source = a.NetAddr()
-			}
-		}
-		if sa, err := unix.Getpeername(fd); err == nil {
-			if a, err := fromSockaddr(sa); err == nil && !a.IsZero() {
-				oe.Addr = a.NetAddr()
-			}
-		}
-	}
-	return oe
-}
-
 // invalid returns an error wrapping ErrInvalid with a reason.
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 }
-
-func osSyscallError(sysc string, err error) error { return os.NewSyscallError(sysc, err) }

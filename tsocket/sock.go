@@ -2,8 +2,8 @@ package tsocket
 
 import (
 	"fmt"
-	"github.com/gotevent/tevent"
 
+	"github.com/gotevent/tevent"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,46 +31,4 @@ func prepareFD(fd int, want int) (int, error) {
 		return 0, fmt.Errorf("tsocket: set close-on-exec: %w", err)
 	}
 	return typ, nil
-}
-
-// netName names the network of a socket for *net.OpError.
-func netName(domain, typ int) string {
-	switch {
-	case domain == unix.AF_UNIX && typ == unix.SOCK_STREAM:
-		return "unix"
-	case domain == unix.AF_UNIX:
-		return "unixgram"
-	case typ == unix.SOCK_STREAM:
-		return "tcp"
-	}
-	return "udp"
-}
-
-// sockDomain returns the domain of a socket, AF_UNSPEC if unknown.
-func sockDomain(fd int) int {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return unix.AF_UNSPEC
-	}
-	switch sa.(type) {
-	case *unix.SockaddrInet4:
-		return unix.AF_INET
-	case *unix.SockaddrInet6:
-		return unix.AF_INET6
-	case *unix.SockaddrUnix:
-		return unix.AF_UNIX
-	}
-	return unix.AF_UNSPEC
-}
-
-// pendingBytes returns how many bytes can be read from fd without
-// blocking (FIONREAD).
-func pendingBytes(fd int) (int, error) {
-	return unix.IoctlGetInt(fd, fionread)
-}
-
-// temporary reports whether an accept error says "try again later" for
-// this one connection only (the listener itself is fine).
-func acceptRetry(err error) bool {
-	return err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/gotevent/tevent"
+	"github.com/gotevent/tevent/internal/sockets"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,7 +86,7 @@ func NewStream(o tevent.Owner, fd int) (*Stream, error) {
 // closed.
 func newStream(s *tevent.Scope, fd int) (*Stream, error) {
 	ss := s.NewScope()
-	st := &Stream{ev: s.Context(), scope: ss, fd: fd, netw: netName(sockDomain(fd), unix.SOCK_STREAM)}
+	st := &Stream{ev: s.Context(), scope: ss, fd: fd, netw: sockets.NetName(sockets.Domain(fd), unix.SOCK_STREAM)}
 	fde, err := ss.AddFD(fd, 0, st.handle)
 	if err != nil {
 		ss.Free()
@@ -105,9 +106,9 @@ func newStream(s *tevent.Scope, fd int) (*Stream, error) {
 // (socketpair(2)), both owned by s.
 func StreamPair(o tevent.Owner) (*Stream, *Stream, error) {
 	s := tevent.ScopeOf(o)
-	fds, err := newSocketpair(unix.SOCK_STREAM)
+	fds, err := sockets.Socketpair(unix.SOCK_STREAM)
 	if err != nil {
-		return nil, nil, opError("socketpair", "unix", -1, "socketpair", err)
+		return nil, nil, sockets.OpError("socketpair", "unix", -1, nil, nil, "socketpair", err)
 	}
 	a, err := newStream(s, fds[0])
 	if err != nil {
@@ -141,7 +142,7 @@ func (st *Stream) LocalAddr() (Address, error) {
 	}
 	sa, err := unix.Getsockname(st.fd)
 	if err != nil {
-		return Address{}, opError("getsockname", st.netw, -1, "getsockname", err)
+		return Address{}, sockets.OpError("getsockname", st.netw, -1, nil, nil, "getsockname", err)
 	}
 	return fromSockaddr(sa)
 }
@@ -153,7 +154,7 @@ func (st *Stream) RemoteAddr() (Address, error) {
 	}
 	sa, err := unix.Getpeername(st.fd)
 	if err != nil {
-		return Address{}, opError("getpeername", st.netw, -1, "getpeername", err)
+		return Address{}, sockets.OpError("getpeername", st.netw, -1, nil, nil, "getpeername", err)
 	}
 	return fromSockaddr(sa)
 }
@@ -168,9 +169,9 @@ func (st *Stream) Pending() (int, error) {
 	if st.rerr != nil {
 		return 0, st.rerr
 	}
-	n, err := pendingBytes(st.fd)
+	n, err := sockets.Pending(st.fd)
 	if err != nil {
-		return 0, opError("ioctl", st.netw, st.fd, "ioctl FIONREAD", err)
+		return 0, sockets.OpError("ioctl", st.netw, st.fd, nil, nil, "ioctl FIONREAD", err)
 	}
 	return n, nil
 }
@@ -203,7 +204,7 @@ func (st *Stream) CloseWrite() error {
 		return ErrBusy
 	}
 	if err := unix.Shutdown(st.fd, unix.SHUT_WR); err != nil {
-		return opError("shutdown", st.netw, st.fd, "shutdown", err)
+		return sockets.OpError("shutdown", st.netw, st.fd, nil, nil, "shutdown", err)
 	}
 	return nil
 }
@@ -397,7 +398,7 @@ func (st *Stream) doRead() {
 	req := st.rd
 	for st.rd == req && req != nil {
 		iov := st.buildIOV(st.rvec, st.ridx, st.roff)
-		n, err := readv(st.fd, iov)
+		n, err := sockets.Readv(st.fd, iov)
 		clear(st.iov[:len(iov)])
 		switch {
 		case err == unix.EINTR:
@@ -405,7 +406,7 @@ func (st *Stream) doRead() {
 		case err == unix.EAGAIN:
 			return
 		case err != nil:
-			st.fail(opError("read", st.netw, st.fd, "readv", err))
+			st.fail(sockets.OpError("read", st.netw, st.fd, nil, nil, "readv", err))
 			return
 		case n == 0:
 			st.rerr = io.EOF
@@ -452,7 +453,7 @@ func (st *Stream) doWrite() bool {
 	req := st.wr
 	for st.wr == req && req != nil {
 		iov := st.buildIOV(st.wvec, st.widx, st.woff)
-		n, err := writev(st.fd, iov)
+		n, err := sockets.Writev(st.fd, iov)
 		clear(st.iov[:len(iov)])
 		switch {
 		case err == unix.EINTR:
@@ -460,7 +461,7 @@ func (st *Stream) doWrite() bool {
 		case err == unix.EAGAIN:
 			return true
 		case err != nil:
-			st.fail(opError("write", st.netw, st.fd, "writev", err))
+			st.fail(sockets.OpError("write", st.netw, st.fd, nil, nil, "writev", err))
 			return false
 		}
 		st.wn += n

@@ -1,4 +1,4 @@
-package tsocket
+package tserver
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ import (
 func TestServerEcho(t *testing.T) {
 	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
-		_, addr := startServer(t, rec, ServerConfig{Loops: 3, Backend: backend})
+		_, addr := startServer(t, rec, Config{Loops: 3, Backend: backend})
 		var wg sync.WaitGroup
 		errs := make(chan error, 16)
 		for i := 0; i < 16; i++ {
@@ -85,7 +85,7 @@ func TestServerPartialConsume(t *testing.T) {
 			}
 			return n
 		}
-		_, addr := startServer(t, rec, ServerConfig{Backend: backend, ReadBufferSize: 16})
+		_, addr := startServer(t, rec, Config{Backend: backend, ReadBufferSize: 16})
 		c := dial(t, addr)
 		defer c.Close()
 		want := ""
@@ -129,7 +129,7 @@ func TestServerWriteLimit(t *testing.T) {
 				}
 			}
 		}
-		_, addr := startServer(t, rec, ServerConfig{Backend: backend, MaxWriteBuffer: 1 << 20})
+		_, addr := startServer(t, rec, Config{Backend: backend, MaxWriteBuffer: 1 << 20})
 		c := dial(t, addr)
 		defer c.Close()
 		c.(*net.TCPConn).SetReadBuffer(4096)
@@ -144,7 +144,7 @@ func TestServerInboundLimit(t *testing.T) {
 	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
 		rec.data = func(c *Conn, in []byte) int { return 0 } // never consumes
-		_, addr := startServer(t, rec, ServerConfig{Backend: backend, MaxInbound: 100000})
+		_, addr := startServer(t, rec, Config{Backend: backend, MaxInbound: 100000})
 		c := dial(t, addr)
 		defer c.Close()
 		go c.Write(make([]byte, 300000))
@@ -157,7 +157,7 @@ func TestServerInboundLimit(t *testing.T) {
 func TestServerIdleTimeout(t *testing.T) {
 	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
-		s, addr := startServer(t, rec, ServerConfig{Backend: backend, IdleTimeout: 30 * time.Millisecond, Loops: 2})
+		s, addr := startServer(t, rec, Config{Backend: backend, IdleTimeout: 30 * time.Millisecond, Loops: 2})
 		c1 := dial(t, addr)
 		defer c1.Close()
 		c2 := dial(t, addr)
@@ -182,7 +182,7 @@ func TestServerIdleTimeout(t *testing.T) {
 func TestServerHandleGeneration(t *testing.T) {
 	forEachServerBackend(t, func(t *testing.T, backend string) {
 		rec := newRecorder()
-		_, addr := startServer(t, rec, ServerConfig{Backend: backend})
+		_, addr := startServer(t, rec, Config{Backend: backend})
 		c1 := dial(t, addr)
 		first := waitFor(t, "open", rec.opened)
 		h := first.Handle() // taken here for the test; normally on the loop
@@ -224,7 +224,7 @@ func TestServerHandleFromGoroutines(t *testing.T) {
 		hs := make(chan ConnHandle, 1)
 		rec.open = func(c *Conn) { hs <- c.Handle() }
 		rec.data = func(c *Conn, in []byte) int { return len(in) }
-		_, addr := startServer(t, rec, ServerConfig{Backend: backend, Loops: 2})
+		_, addr := startServer(t, rec, Config{Backend: backend, Loops: 2})
 		c := dial(t, addr)
 		defer c.Close()
 		h := waitFor(t, "handle", hs)
@@ -267,7 +267,7 @@ func TestServerCloseWrite(t *testing.T) {
 			}
 		}
 		rec.data = func(c *Conn, in []byte) int { got <- string(in); return len(in) }
-		_, addr := startServer(t, rec, ServerConfig{Backend: backend})
+		_, addr := startServer(t, rec, Config{Backend: backend})
 		c := dial(t, addr)
 		defer c.Close()
 		b, err := io.ReadAll(c)
@@ -296,7 +296,7 @@ func TestServerShutdownGraceful(t *testing.T) {
 			c.Write(big)
 			return len(in)
 		}
-		s, err := NewServer(rec, &ServerConfig{Backend: backend, Loops: 2, MaxWriteBuffer: 8 << 20})
+		s, err := New(rec, &Config{Backend: backend, Loops: 2, MaxWriteBuffer: 8 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +337,7 @@ func TestServerShutdownDeadline(t *testing.T) {
 			c.Loop().Context().NewImmediate().Schedule(func(*tevent.Context, *tevent.Immediate) { wrote <- c.OutboundBuffered() })
 			return len(in)
 		}
-		s, err := NewServer(rec, &ServerConfig{Backend: backend, MaxWriteBuffer: 64 << 20})
+		s, err := New(rec, &Config{Backend: backend, MaxWriteBuffer: 64 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +370,7 @@ func TestServerUserContexts(t *testing.T) {
 		var ticks int
 		var conns []*Conn
 		rec.open = func(c *Conn) { conns = append(conns, c) }
-		s, err := NewServer(rec, &ServerConfig{Contexts: []*tevent.Context{ev}})
+		s, err := New(rec, &Config{Contexts: []*tevent.Context{ev}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +411,7 @@ func TestServerUserContexts(t *testing.T) {
 func TestServerUnix(t *testing.T) {
 	srvCheckFDs(t)
 	rec := newRecorder()
-	s, err := NewServer(rec, nil)
+	s, err := New(rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestServerUnix(t *testing.T) {
 
 func TestServerBadInput(t *testing.T) {
 	srvCheckFDs(t)
-	s, err := NewServer(BaseHandler{}, nil)
+	s, err := New(BaseHandler{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func TestServerManyConnsDropped(t *testing.T) {
 			t.Skip("one epoll and one poll backend are enough for 10,000 conns")
 		}
 		rec := newRecorder()
-		s, addr := startServer(t, rec, ServerConfig{Backend: backend, Loops: 2})
+		s, addr := startServer(t, rec, Config{Backend: backend, Loops: 2})
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), helperEnv+"="+addr, helperEnv+"_N=10000")
 		stdin, _ := cmd.StdinPipe()
@@ -539,7 +539,7 @@ func TestServerEMFILE(t *testing.T) {
 		}
 		defer ev.Free()
 		rec := newRecorder()
-		s, err := NewServer(rec, &ServerConfig{Contexts: []*tevent.Context{ev}, AcceptBackoff: 20 * time.Millisecond})
+		s, err := New(rec, &Config{Contexts: []*tevent.Context{ev}, AcceptBackoff: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package tsocket
+package sockets
 
 import "golang.org/x/sys/unix"
 

@@ -1,4 +1,4 @@
-package tsocket
+package tserver
 
 import (
 	"sync"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gotevent/tevent"
+	"github.com/gotevent/tevent/internal/sockets"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,7 +17,7 @@ type Loop struct {
 	ev    *tevent.Context
 	scope *tevent.Scope // the server's events on ev
 	idx   int
-	h     EventHandler
+	h     Handler
 
 	proxy   *tevent.ThreadProxy
 	drainFn func(ev *tevent.Context)
@@ -112,6 +113,30 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	return l, nil
 }
 
+// Context returns the loop's tevent context: add timers, proxies and
+// requests to it from its handlers.
+func (l *Loop) Context() *tevent.Context { return l.ev }
+
+// Index returns the loop's position in Server.Loops.
+func (l *Loop) Index() int { return l.idx }
+
+// Server returns the loop's server.
+func (l *Loop) Server() *Server { return l.srv }
+
+// Stats returns the loop's counters. Safe from any goroutine.
+func (l *Loop) Stats() Stats {
+	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load()}
+}
+
+// Schedule runs fn on the loop's goroutine (through the loop's thread
+// proxy). Safe from any goroutine; ErrServerClosed once the loop is gone.
+func (l *Loop) Schedule(fn func(l *Loop)) error {
+	if fn == nil {
+		panic("tserver: Loop.Schedule called with a nil function")
+	}
+	return l.post(op{kind: opLoopFn, lfn: fn})
+}
+
 // release frees the server's events on the loop.
 func (l *Loop) release() {
 	l.mu.Lock()
@@ -134,17 +159,6 @@ func (l *Loop) run() {
 		}
 	}
 	l.ev.Free()
-}
-
-func (l *Loop) loopStats() Stats {
-	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load()}
-}
-
-func (l *Loop) schedule(fn func(l *Loop)) error {
-	if fn == nil {
-		panic("tsocket: Loop.Schedule called with a nil function")
-	}
-	return l.post(op{kind: opLoopFn, lfn: fn})
 }
 
 // post queues o for the loop; one proxy call drains a burst.
@@ -210,11 +224,11 @@ func (l *Loop) runOp(o *op) {
 		}
 		switch o.kind {
 		case opWrite:
-			c.write(o.b)
+			c.Write(o.b)
 		case opClose:
-			c.closeGraceful()
+			c.Close()
 		case opCloseWrite:
-			c.closeWrite()
+			c.CloseWrite()
 		case opDo:
 			o.fn(c)
 		}
@@ -232,20 +246,17 @@ func (l *Loop) acceptHandler(ln *listener) tevent.FDHandler {
 func (l *Loop) acceptSome(ln *listener) {
 	s := l.srv
 	for i := 0; i < 64 && ln.fde != nil; i++ {
-		fd, err := acceptFD(ln.fd)
+		fd, err := sockets.Accept(ln.fd)
+		if err == unix.EAGAIN {
+			return
+		}
 		if err != nil {
-			switch err {
-			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR, unix.EPROTO:
-				if err == unix.EAGAIN {
-					return
-				}
-				continue
-			}
 			// EMFILE, ENFILE, ENOBUFS, ENOMEM and the unexpected: pause
 			// the listener instead of spinning on it.
 			l.pauseListener(ln)
 			return
 		}
+		ln.pause.Reset()
 		if ln.tcp && !s.cfg.Delay {
 			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
@@ -266,7 +277,7 @@ func (l *Loop) pauseListener(ln *listener) {
 	}
 	ln.paused = true
 	ln.fde.SetFlags(0)
-	ln.retry = l.scope.AddTimer(l.ev.Now().Add(l.srv.cfg.AcceptBackoff), func(ev *tevent.Context, te *tevent.Timer, now time.Time) {
+	ln.retry = l.scope.AddTimer(l.ev.Now().Add(ln.pause.Next()), func(ev *tevent.Context, te *tevent.Timer, now time.Time) {
 		ln.retry = nil
 		ln.paused = false
 		if ln.fde != nil {
@@ -372,7 +383,7 @@ func (l *Loop) sweepIdle(now time.Time) {
 		if c == nil || c.last+l.idle > t {
 			return
 		}
-		c.abort(ErrIdleTimeout)
+		c.Abort(ErrIdleTimeout)
 	}
 }
 
@@ -389,7 +400,7 @@ func (l *Loop) beginShutdown(deadline time.Time) {
 		if !force {
 			for c := l.all.head; c != nil; {
 				next := c.lnext
-				c.closeGraceful()
+				c.Close()
 				c = next
 			}
 		}
@@ -410,7 +421,7 @@ func (l *Loop) beginShutdown(deadline time.Time) {
 
 func (l *Loop) forceAll(err error) {
 	for l.all.head != nil {
-		l.all.head.abort(err)
+		l.all.head.Abort(err)
 	}
 }
 

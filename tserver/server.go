@@ -1,23 +1,22 @@
-package tsocket
+package tserver
 
 import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gotevent/tevent"
-	"golang.org/x/sys/unix"
+	"github.com/gotevent/tevent/internal/sockets"
 )
 
 // Server is a set of loops that accept connections and serve them with an
-// EventHandler. Create it with NewServer.
+// Handler. Create it with New.
 type Server struct {
-	h     EventHandler
-	cfg   ServerConfig
+	h     Handler
+	cfg   Config
 	loops []*Loop
 	owned bool // the server created the contexts and drives them
 
@@ -37,19 +36,18 @@ type Server struct {
 	addrLst []net.Addr
 }
 
-type listener struct {
-	fd     int
-	fde    *tevent.FD
-	addr   net.Addr
-	path   string // unix socket path to remove at close
-	tcp    bool
-	paused bool
-	retry  *tevent.Timer
+// Stats is a snapshot of a server's or a loop's counters.
+type Stats struct {
+	Conns    int    // open connections
+	Accepted uint64 // connections accepted since start
 }
 
-func newServer(h EventHandler, cfg *ServerConfig) (*Server, error) {
+// New creates a server that calls h for its connections, with its
+// loops (created, or taken from cfg.Contexts) ready; add listeners with
+// Listen or ListenFD, then Run (or Start and Wait).
+func New(h Handler, cfg *Config) (*Server, error) {
 	if h == nil {
-		panic("tsocket: NewServer called with a nil EventHandler")
+		panic("tserver: New called with a nil Handler")
 	}
 	s := &Server{h: h, done: make(chan struct{})}
 	if cfg != nil {
@@ -95,7 +93,7 @@ func newServer(h EventHandler, cfg *ServerConfig) (*Server, error) {
 				for _, e := range evs {
 					e.Free()
 				}
-				return nil, fmt.Errorf("tsocket: new loop: %w", err)
+				return nil, fmt.Errorf("tserver: new loop: %w", err)
 			}
 			evs = append(evs, ev)
 		}
@@ -127,14 +125,17 @@ func (s *Server) setErr(err error) {
 	s.errMu.Unlock()
 }
 
-func (s *Server) listen(network, address string) (net.Addr, error) {
+// Listen opens a listening socket ("tcp", "tcp4", "tcp6" with a numeric
+// host:port, or "unix" with a path) and accepts on it; it returns the bound
+// address (useful with port 0). Call it before Start, or from loop 0.
+func (s *Server) Listen(network, address string) (net.Addr, error) {
 	if s.started.Load() && s.owned {
-		return nil, fmt.Errorf("tsocket: Listen: %w", ErrServerStarted)
+		return nil, fmt.Errorf("tserver: Listen: %w", ErrServerStarted)
 	}
 	if s.stopping.Load() {
 		return nil, ErrServerClosed
 	}
-	ln, err := openListener(network, address, s.cfg.Backlog)
+	ln, err := openListener(network, address, s.cfg.Backlog, s.acceptPause())
 	if err != nil {
 		return nil, err
 	}
@@ -144,14 +145,17 @@ func (s *Server) listen(network, address string) (net.Addr, error) {
 	return ln.addr, nil
 }
 
-func (s *Server) listenFD(fd int) error {
+// ListenFD accepts on fd, a listening socket the caller made (or took from
+// a net.Listener with File). The server owns fd from then on: it makes it
+// non-blocking and closes it at shutdown.
+func (s *Server) ListenFD(fd int) error {
 	if s.started.Load() && s.owned {
-		return fmt.Errorf("tsocket: ListenFD: %w", ErrServerStarted)
+		return fmt.Errorf("tserver: ListenFD: %w", ErrServerStarted)
 	}
 	if s.stopping.Load() {
 		return ErrServerClosed
 	}
-	ln, err := adoptListener(fd)
+	ln, err := adoptListener(fd, s.acceptPause())
 	if err != nil {
 		return err
 	}
@@ -163,7 +167,7 @@ func (s *Server) addListener(ln *listener) error {
 	fde, err := l0.scope.AddFD(ln.fd, tevent.FDRead, l0.acceptHandler(ln))
 	if err != nil {
 		ln.close()
-		return fmt.Errorf("tsocket: listen: %w", err)
+		return fmt.Errorf("tserver: listen: %w", err)
 	}
 	ln.fde = fde
 	s.lns = append(s.lns, ln)
@@ -173,26 +177,9 @@ func (s *Server) addListener(ln *listener) error {
 	return nil
 }
 
-func (ln *listener) close() {
-	if ln.retry != nil {
-		ln.retry.Free()
-		ln.retry = nil
-	}
-	if ln.fde != nil {
-		ln.fde.Free() // auto-close is not set: close below
-		ln.fde = nil
-	}
-	if ln.fd >= 0 {
-		unix.Close(ln.fd)
-		ln.fd = -1
-	}
-	if ln.path != "" {
-		os.Remove(ln.path)
-		ln.path = ""
-	}
-}
-
-func (s *Server) start() error {
+// Start starts the loops the server created on goroutines of their own.
+// With cfg.Contexts it does nothing: the caller drives the loops.
+func (s *Server) Start() error {
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrServerStarted
 	}
@@ -206,9 +193,12 @@ func (s *Server) start() error {
 	return nil
 }
 
-func (s *Server) wait() error {
+// Wait blocks until the server has shut down: listeners closed, every
+// connection closed, and the goroutines of the loops it created returned.
+// It returns the first error a loop returned.
+func (s *Server) Wait() error {
 	if s.owned && !s.started.Load() {
-		return errors.New("tsocket: Wait before Start")
+		return errors.New("tserver: Wait before Start")
 	}
 	<-s.done
 	s.wg.Wait()
@@ -217,27 +207,57 @@ func (s *Server) wait() error {
 	return s.err
 }
 
-func (s *Server) shutdown(deadline time.Time) {
+// Run is Start followed by Wait.
+func (s *Server) Run() error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// Shutdown stops accepting and closes every connection once its pending
+// output is written (their OnClose gets nil, or io.EOF when the peer went
+// first); connections still open at deadline are closed with
+// ErrServerClosed. It returns at once; Wait waits for the end. Safe from
+// any goroutine, handlers included; later calls can only move the deadline
+// earlier.
+func (s *Server) Shutdown(deadline time.Time) {
 	s.stopping.Store(true)
 	for _, l := range s.loops {
 		l.post(op{kind: opShutdown, deadline: deadline})
 	}
 }
 
-func (s *Server) addrs() []net.Addr {
+// Close stops accepting and closes every connection now, with
+// ErrServerClosed, dropping unsent output. Safe from any goroutine. It
+// returns at once; Wait waits for the end.
+func (s *Server) Close() { s.Shutdown(time.Time{}) }
+
+// Loops returns the server's loops, in order.
+func (s *Server) Loops() []*Loop { return s.loops }
+
+// Addrs returns the addresses the server listens on.
+func (s *Server) Addrs() []net.Addr {
 	s.addrMu.Lock()
 	defer s.addrMu.Unlock()
 	return append([]net.Addr(nil), s.addrLst...)
 }
 
-func (s *Server) stats() Stats {
+// Stats sums the loops' counters. Safe from any goroutine.
+func (s *Server) Stats() Stats {
 	var st Stats
 	for _, l := range s.loops {
-		x := l.loopStats()
+		x := l.Stats()
 		st.Conns += x.Conns
 		st.Accepted += x.Accepted
 	}
 	return st
+}
+
+// acceptPause is a listener's pause after a failed accept: a fixed
+// Config.AcceptBackoff.
+func (s *Server) acceptPause() sockets.Backoff {
+	return sockets.Backoff{Min: s.cfg.AcceptBackoff, Max: s.cfg.AcceptBackoff}
 }
 
 // loopDone is called once per loop when it has finished.

@@ -1,4 +1,4 @@
-package tsocket
+package tserver
 
 import (
 	"testing"
@@ -18,7 +18,7 @@ func TestServerZeroAllocsPerMessage(t *testing.T) {
 		}
 		defer ev.Free()
 		rec := newRecorder()
-		s, err := NewServer(rec, &ServerConfig{Contexts: []*tevent.Context{ev}, IdleTimeout: 1 << 40})
+		s, err := New(rec, &Config{Contexts: []*tevent.Context{ev}, IdleTimeout: 1 << 40})
 		if err != nil {
 			t.Fatal(err)
 		}

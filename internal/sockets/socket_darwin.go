@@ -1,6 +1,6 @@
 //go:build darwin
 
-package tsocket
+package sockets
 
 import (
 	"syscall"
@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newSocket creates a non-blocking, close-on-exec socket. Darwin has no
+// Socket creates a non-blocking, close-on-exec socket. Darwin has no
 // SOCK_NONBLOCK, so the flags are set under ForkLock, as package net does.
-func newSocket(domain, typ int) (int, error) {
+func Socket(domain, typ int) (int, error) {
 	syscall.ForkLock.RLock()
 	fd, err := unix.Socket(domain, typ, 0)
 	if err == nil {
@@ -28,8 +28,8 @@ func newSocket(domain, typ int) (int, error) {
 	return fd, nil
 }
 
-// newSocketpair creates a non-blocking, close-on-exec socket pair.
-func newSocketpair(typ int) ([2]int, error) {
+// Socketpair creates a non-blocking, close-on-exec unix socket pair.
+func Socketpair(typ int) ([2]int, error) {
 	syscall.ForkLock.RLock()
 	fds, err := unix.Socketpair(unix.AF_UNIX, typ, 0)
 	if err == nil {
@@ -50,8 +50,8 @@ func newSocketpair(typ int) ([2]int, error) {
 	return fds, nil
 }
 
-// acceptFD accepts a connection as a non-blocking, close-on-exec socket.
-func acceptFD(fd int) (int, error) {
+// accept4 takes one connection as a non-blocking, close-on-exec socket.
+func accept4(fd int) (int, error) {
 	syscall.ForkLock.RLock()
 	nfd, _, err := unix.Accept(fd)
 	if err == nil {

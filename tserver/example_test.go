@@ -1,4 +1,4 @@
-package tsocket_test
+package tserver_test
 
 import (
 	"fmt"
@@ -6,13 +6,13 @@ import (
 	"net"
 	"time"
 
-	"github.com/gotevent/tevent/tsocket"
+	"github.com/gotevent/tevent/tserver"
 )
 
 // upper echoes every byte back in upper case.
-type upper struct{ tsocket.BaseHandler }
+type upper struct{ tserver.BaseHandler }
 
-func (upper) OnData(c *tsocket.Conn, in []byte) int {
+func (upper) OnData(c *tserver.Conn, in []byte) int {
 	for i, b := range in {
 		if 'a' <= b && b <= 'z' {
 			in[i] = b - 'a' + 'A' // in is the loop's buffer: ours during the call
@@ -22,8 +22,8 @@ func (upper) OnData(c *tsocket.Conn, in []byte) int {
 	return len(in)
 }
 
-func ExampleNewServer() {
-	srv, err := tsocket.NewServer(upper{}, &tsocket.ServerConfig{Loops: 2, IdleTimeout: time.Minute})
+func ExampleNew() {
+	srv, err := tserver.New(upper{}, &tserver.Config{Loops: 2, IdleTimeout: time.Minute})
 	if err != nil {
 		panic(err)
 	}
