@@ -21,6 +21,9 @@ const (
 // owns it (its callbacks, and timers or proxies on Loop().Context());
 // other goroutines use Handle. A Conn is recycled after OnClose returns:
 // do not keep it; keep a ConnHandle.
+//
+// Kept small: an idle connection costs this, its fd event and a slot in
+// the loop's tables.
 type Conn struct {
 	loop         *Loop
 	fde          *tevent.FD
@@ -48,13 +51,13 @@ type connBufs struct {
 // len(b), or ErrConnClosed on a closed or closing connection, or
 // ErrWriteLimit when the unsent bytes would exceed the write-buffer limit
 // (the connection is then closed with that error).
-func (c *Conn) Write(p []byte) (int, error) {
+func (c *Conn) Write(b []byte) (int, error) {
 	if c.state != stOpen || c.shutWr {
 		return 0, ErrConnClosed
 	}
 	l := c.loop
 	if l.cur == c && c.outLen() == 0 {
-		if len(l.stage)+len(p) > l.maxWrite && len(l.stage) > 0 {
+		if len(l.stage)+len(b) > l.maxWrite && len(l.stage) > 0 {
 			st := l.stage
 			l.stage = st[:0]
 			c.send(st)
@@ -62,20 +65,20 @@ func (c *Conn) Write(p []byte) (int, error) {
 				return 0, c.writeErr()
 			}
 			if c.outLen() != 0 {
-				return c.queue(p)
+				return c.queue(b)
 			}
 		}
-		l.stage = append(l.stage, p...)
-		return len(p), nil
+		l.stage = append(l.stage, b...)
+		return len(b), nil
 	}
 	if c.outLen() != 0 {
-		return c.queue(p)
+		return c.queue(b)
 	}
-	c.send(p)
+	c.send(b)
 	if c.state == stClosed {
 		return 0, c.writeErr()
 	}
-	return len(p), nil
+	return len(b), nil
 }
 
 // Writev is Write for several buffers, sent together.

@@ -75,7 +75,7 @@ func forEachServerBackend(t *testing.T, fn func(t *testing.T, backend string)) {
 	}
 }
 
-// recorder is an Handler that records opens and closes.
+// recorder is a Handler that records opens and closes.
 type recorder struct {
 	mu     sync.Mutex
 	opens  int

@@ -12,7 +12,7 @@ import (
 	"github.com/gotevent/tevent/internal/sockets"
 )
 
-// Server is a set of loops that accept connections and serve them with an
+// Server is a set of loops that accept connections and serve them with a
 // Handler. Create it with New.
 type Server struct {
 	h     Handler
