@@ -386,3 +386,8 @@ func (o *sockOps) update() {
 		o.verify = true
 	}
 }
+
+const (
+	unixSORcvbuf = unix.SO_RCVBUF
+	unixSOSndbuf = unix.SO_SNDBUF
+)
