@@ -279,7 +279,9 @@ func (e *Engine) notify() {
 // from then on), (true, err) once it failed, err wrapping ErrHandshake
 // (with crypto/tls's error, ErrHandshakeTimeout or ErrHandshakeLimit) or
 // being ErrClosed. A failed handshake may leave an alert for the peer in
-// the output.
+// the output. Once it succeeded, call Read even if nothing more is fed:
+// application data that came in with the peer's last flight is already
+// inside the engine.
 func (e *Engine) Handshake() (done bool, err error) {
 	if e.ready {
 		return true, nil

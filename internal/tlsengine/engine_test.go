@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // isRemoteAlert reports whether err is crypto/tls's error for an alert
@@ -478,4 +479,65 @@ func TestCallbackPanic(t *testing.T) {
 	}
 	l.mc.Close()
 	<-peer
+}
+
+// Application data that arrives in the same bytes as the peer's last
+// handshake flight is read after the handshake without another Feed.
+func TestDataWithLastFlight(t *testing.T) {
+	p := testPKI(t)
+	l := newLoop(t, Config{TLS: p.serverConfig(), Server: true})
+	peer := l.peer(false, p.clientConfig(), func(c *tls.Conn) error {
+		if err := c.Handshake(); err != nil {
+			return err
+		}
+		_, err := c.Write([]byte("early"))
+		return err
+	})
+	if err := l.e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(testTimeout)
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	wait("the ClientHello", l.mc.wrote)
+	hello, _ := l.mc.drain()
+	if err := l.e.Feed(hello); err != nil {
+		t.Fatal(err)
+	}
+	wait("the server's flight", l.w)
+	l.mc.feed(l.e.AppendOutput(nil))
+	var perr error
+	select {
+	case perr = <-peer:
+	case <-deadline:
+		t.Fatal("timed out waiting for the client")
+	}
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	last, _ := l.mc.drain() // the client's Finished and "early", in one piece
+	if err := l.e.Feed(last); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		done, err := l.e.Handshake()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			break
+		}
+		wait("the end of the handshake", l.w)
+	}
+	buf := make([]byte, 16)
+	n, err := l.e.Read(buf)
+	if err != nil || string(buf[:n]) != "early" {
+		t.Fatalf("Read after the handshake: %q, %v; want \"early\"", buf[:n], err)
+	}
 }
