@@ -322,7 +322,9 @@ func (e *Engine) Feed(p []byte) error {
 		if e.ad.closed {
 			return ErrClosed
 		}
-		e.ad.feed(p)
+		if len(p) > 0 { // an empty feed must not take a pooled buffer
+			e.ad.feed(p)
+		}
 		return nil
 	}
 	if len(p) == 0 {
@@ -395,7 +397,7 @@ func (e *Engine) OutputLen() int {
 // returns ErrWouldBlock. Before the handshake succeeded it returns
 // ErrHandshakePending or the handshake's error.
 func (e *Engine) Read(p []byte) (int, error) {
-	if !e.ready {
+	if !e.ready || e.ad.closed {
 		if err := e.sync(); err != nil {
 			return 0, err
 		}
@@ -427,7 +429,7 @@ func (e *Engine) readError(err error) error {
 // ErrHandshakePending or the handshake's error, or one wrapping
 // ErrProtocol (after CloseWrite, or after a fatal alert).
 func (e *Engine) Write(p []byte) (int, error) {
-	if !e.ready {
+	if !e.ready || e.ad.closed {
 		if err := e.sync(); err != nil {
 			return 0, err
 		}
@@ -444,7 +446,7 @@ func (e *Engine) Write(p []byte) (int, error) {
 // with the records encrypted straight into dst (no copy through the
 // engine's output). The returned n and error are Write's.
 func (e *Engine) AppendWrite(dst, p []byte) ([]byte, int, error) {
-	if !e.ready {
+	if !e.ready || e.ad.closed {
 		if err := e.sync(); err != nil {
 			return dst, 0, err
 		}
@@ -470,7 +472,7 @@ func (e *Engine) writeError(err error) error {
 // CloseWrite appends a close_notify alert to the output; later writes
 // fail. The peer's data can still be read.
 func (e *Engine) CloseWrite() error {
-	if !e.ready {
+	if !e.ready || e.ad.closed {
 		if err := e.sync(); err != nil {
 			return err
 		}

@@ -541,3 +541,41 @@ func TestDataWithLastFlight(t *testing.T) {
 		t.Fatalf("Read after the handshake: %q, %v; want \"early\"", buf[:n], err)
 	}
 }
+
+// After the handshake: an empty Feed takes no buffer, and every call
+// after Close is ErrClosed even with plaintext still buffered.
+func TestClosedAfterHandshake(t *testing.T) {
+	p := testPKI(t)
+	pair := newEnginePair(t, Config{TLS: p.clientConfig()}, Config{TLS: p.serverConfig()})
+	defer pair.close()
+	if err := pair.handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pair.s.Feed(nil); err != nil || pair.s.ad.in != nil {
+		t.Fatalf("empty Feed: %v, buffer taken %v", err, pair.s.ad.in != nil)
+	}
+	out, _, err := pair.c.AppendWrite(nil, []byte("buffered but never read"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair.s.Feed(out)
+	if n, err := pair.s.Read(make([]byte, 4)); n != 4 || err != nil {
+		t.Fatalf("Read: %d, %v", n, err)
+	}
+	pair.s.Close()
+	if _, err := pair.s.Read(make([]byte, 64)); err != ErrClosed {
+		t.Fatalf("Read after Close: %v", err)
+	}
+	if _, err := pair.s.Write([]byte("x")); err != ErrClosed {
+		t.Fatalf("Write after Close: %v", err)
+	}
+	if _, _, err := pair.s.AppendWrite(nil, []byte("x")); err != ErrClosed {
+		t.Fatalf("AppendWrite after Close: %v", err)
+	}
+	if err := pair.s.CloseWrite(); err != ErrClosed {
+		t.Fatalf("CloseWrite after Close: %v", err)
+	}
+	if err := pair.s.Feed([]byte("x")); err != ErrClosed {
+		t.Fatalf("Feed after Close: %v", err)
+	}
+}
