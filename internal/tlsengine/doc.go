@@ -55,7 +55,7 @@
 // (golang/go#43563), and its handshake buffer keeps the size of the
 // largest handshake message. Measured on Go 1.26, linux/amd64, heap per
 // idle server engine (TestIdleMemory with TLSENGINE_MEM_N=2000): about
-// 7.0 KB after the handshake or a small record, 23.4 KB after a 16 KiB
+// 6.9 KB after the handshake or a small record, 23.2 KB after a 16 KiB
 // record. Per record on the steady path the engine allocates nothing;
 // crypto/tls allocates one 24-byte value per record read and per
 // would-block probe (TestAllocsPerRecord).
