@@ -223,6 +223,8 @@ type tlsOps struct {
 	rerr       error // a lower read failure, returned once the data before it is read
 	werr       error // a lower write failure: sticky
 	watch      bool  // ErrorWatcher on
+	lingering  bool  // freed, flushing close_notify before closing the lower ops
+	linger     *tevent.Timer
 	notified   bool  // close_notify queued
 	closed     bool
 	iov1       [1][]byte // the vector of a lower readv or writev
@@ -352,17 +354,19 @@ func (t *tlsOps) handshakeStep(readable bool) {
 			}
 		}
 	}
+	// The state first, then the output: what the engine wrote before it
+	// finished is taken with it.
+	done, err := t.e.Handshake()
 	t.takeOutput()
 	t.flush()
-	if t.werr != nil {
+	switch {
+	case t.werr != nil:
 		t.endHandshake(fmt.Errorf("%w: %w", ErrTLSHandshake, t.werr))
-		return
-	}
-	if done, err := t.e.Handshake(); done {
+	case done:
 		t.endHandshake(err)
-		return
+	default:
+		t.updateLower()
 	}
-	t.updateLower()
 }
 
 // endHandshake finishes the handshake request: with the TLS stream, or
@@ -373,6 +377,8 @@ func (t *tlsOps) endHandshake(err error) {
 	if err == nil {
 		t.tp.Free()
 		t.tp, t.wake = nil, nil
+		t.takeOutput()
+		t.flush()
 		st, nerr := NewCustomStream(t.owner, t)
 		if nerr == nil {
 			t.updateLower()
@@ -402,6 +408,10 @@ func (t *tlsOps) shutdown() {
 	if t.kick != nil {
 		t.kick.Free()
 		t.kick = nil
+	}
+	if t.linger != nil {
+		t.linger.Free()
+		t.linger = nil
 	}
 	t.lower.Wait(false, false)
 	t.lower.Close()
@@ -508,7 +518,7 @@ func (t *tlsOps) updateLower() {
 	if t.closed {
 		return
 	}
-	r := (t.hs != nil || t.upR) && !t.lowEOF && t.rerr == nil
+	r := (t.hs != nil || t.upR || (t.watch && t.stash == nil)) && !t.lowEOF && t.rerr == nil
 	w := t.pendingOut() && t.werr == nil
 	if r != t.lowR || w != t.lowW {
 		t.lowR, t.lowW = r, w
@@ -527,9 +537,24 @@ func (t *tlsOps) lowerReady(read, write bool) {
 			t.n.Failed(t.werr)
 		}
 	}
-	if t.hs != nil {
+	switch {
+	case t.lingering:
+		if !t.pendingOut() || t.werr != nil {
+			t.shutdown()
+		}
+		return
+	case t.hs != nil:
 		t.handshakeStep(read)
 		return
+	case read && t.watch && !t.upR && t.n != nil:
+		// Monitor with no read in flight: decrypt ahead (bounded by the
+		// stash) to see the peer's close_notify, alert or hang-up.
+		if _, err := t.Pending(); err != nil {
+			t.watch = false
+			t.updateLower()
+			t.n.Failed(err)
+			return
+		}
 	}
 	upR := read && t.upR
 	upW := t.upW && (!t.pendingOut() || t.werr != nil)
@@ -726,8 +751,14 @@ func (t *tlsOps) Pending() (int, error) {
 	t.piov[0] = buf
 	n, err := t.Readv(t.piov[:])
 	t.piov[0] = nil
+	if err != ErrWouldBlock && t.upR {
+		// What a read in flight waits for is here now, not in the lower
+		// ops: they will not report it.
+		t.kickLater(true, false)
+	}
 	if n > 0 {
 		t.stash, t.stashp, t.stashOff = buf[:n], p, 0
+		t.updateLower()
 		return n, nil
 	}
 	*p = buf[:0]
@@ -770,8 +801,35 @@ func (t *tlsOps) Close() error {
 		}
 	}
 	t.flush()
+	if t.pendingOut() && t.werr == nil {
+		t.startLinger()
+		return nil
+	}
 	t.shutdown()
 	return nil
+}
+
+// tlsCloseLinger bounds how long a freed TLS stream keeps its lower ops
+// open to flush the close_notify (and data before it) they did not take
+// at once.
+const tlsCloseLinger = 2 * time.Second
+
+// startLinger keeps the lower ops open until they took the output, fail,
+// or tlsCloseLinger passed; everything else is released now.
+func (t *tlsOps) startLinger() {
+	t.lingering = true
+	t.n, t.upR, t.upW, t.watch = nil, false, false, false
+	t.e.Close()
+	t.releaseStash()
+	if t.kick != nil {
+		t.kick.Free()
+		t.kick = nil
+	}
+	t.updateLower()
+	t.linger = t.owner.Context().AddTimer(time.Now().Add(tlsCloseLinger), func(*tevent.Context, *tevent.Timer, time.Time) {
+		t.linger = nil
+		t.shutdown()
+	})
 }
 
 // WatchErrors is the ErrorWatcher capability, passed to the lower ops.
@@ -780,6 +838,7 @@ func (t *tlsOps) WatchErrors(on bool) {
 	if w, ok := t.lower.(ErrorWatcher); ok && !t.closed {
 		w.WatchErrors(on)
 	}
+	t.updateLower()
 }
 
 // Fd is the lower ops' descriptor, if they have one.
