@@ -225,7 +225,7 @@ type tlsOps struct {
 	watch      bool  // ErrorWatcher on
 	lingering  bool  // freed, flushing close_notify before closing the lower ops
 	linger     *tevent.Timer
-	notified   bool  // close_notify queued
+	notified   bool // close_notify queued
 	closed     bool
 	iov1       [1][]byte // the vector of a lower readv or writev
 	piov       [1][]byte // Pending's vector
