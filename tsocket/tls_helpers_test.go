@@ -199,3 +199,4 @@ func driveUntilResult(t testing.TB, ev *tevent.Context, ch <-chan error) error {
 	})
 	return got
 }
+
