@@ -199,4 +199,3 @@ func driveUntilResult(t testing.TB, ev *tevent.Context, ch <-chan error) error {
 	})
 	return got
 }
-

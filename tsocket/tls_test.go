@@ -513,7 +513,7 @@ func TestTLSGarbageRecords(t *testing.T) {
 	defer ev.Free()
 	l := listenLoop(t, ev)
 	for _, garbage := range [][]byte{
-		[]byte("GET / HTTP/1.1\r\n\r\n"),                   // not a record header
+		[]byte("GET / HTTP/1.1\r\n\r\n"),                     // not a record header
 		append([]byte{23, 3, 3, 0, 32}, make([]byte, 32)...), // application data that does not decrypt
 	} {
 		st, raw, _ := goClientOverLoop(t, ev, l, nil)
