@@ -196,6 +196,13 @@ type Stream struct {
 
 	mon *tevent.Req[struct{}] // Monitor in flight
 
+	// WritevQueue accounting (pdu.go): writes and bytes waiting or in
+	// flight, their limits, and whether the write in flight is counted.
+	qWrites, qBytes       int
+	qMaxBytes, qMaxWrites int
+	wqOn                  bool
+	wqN                   int
+
 	iov     [][]byte
 	cancelR func(*tevent.Req[int]) bool
 	cancelW func(*tevent.Req[int]) bool
@@ -379,18 +386,21 @@ func (st *Stream) FailReadvFirstError(on bool) bool {
 	return false
 }
 
-// begin does the checks every request of the stream starts with: the
-// caller's goroutine and the owner's loop.
-func (st *Stream) begin(req interface{ Error(error) bool }, s *tevent.Scope, what string) bool {
+// refused does the checks every request of a stream starts with: the
+// caller's goroutine and the owner's loop. A refused request is finished
+// with the error; it is posted only when the caller is on a loop (a
+// request made from the wrong goroutine cannot be posted: its Result
+// holds the error).
+func refused[T any](st *Stream, req *tevent.Req[T], s *tevent.Scope, what string) (*tevent.Req[T], bool) {
 	if err := st.ev.CheckOnLoop(what); err != nil {
 		req.Error(err)
-		return false
+		return req, true
 	}
 	if !tevent.SameLoop(s.Context(), st.ev) {
 		req.Error(fmt.Errorf("%w: %s on a stream of another context: make the request on a scope of the stream's own context", tevent.ErrWrongContext, what))
-		return false
+		return req.Post(nil), true
 	}
-	return true
+	return nil, false
 }
 
 // Disconnect closes the stream (tstream_disconnect_send) and frees it.
@@ -399,8 +409,10 @@ func (st *Stream) begin(req interface{ Error(error) bool }, s *tevent.Scope, wha
 func (st *Stream) Disconnect(o tevent.Owner) *tevent.Req[struct{}] {
 	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[struct{}](s)
+	if r, bad := refused(st, req, s, "Stream.Disconnect"); bad {
+		return r
+	}
 	switch {
-	case !st.begin(req, s, "Stream.Disconnect"):
 	case st.closed:
 		req.Error(net.ErrClosed)
 	case st.rd != nil || st.wr != nil:
@@ -431,9 +443,10 @@ func (st *Stream) Disconnect(o tevent.Owner) *tevent.Req[struct{}] {
 func (st *Stream) Readv(o tevent.Owner, vec ...[]byte) *tevent.Req[int] {
 	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[int](s)
-	if st.begin(req, s, "Stream.Readv") {
-		st.startRead(req, vec, nil)
+	if r, bad := refused(st, req, s, "Stream.Readv"); bad {
+		return r
 	}
+	st.startRead(req, vec, nil)
 	if !req.IsInProgress() {
 		return req.Post(nil)
 	}
@@ -450,9 +463,10 @@ func (st *Stream) ReadvPDU(o tevent.Owner, next NextVectorFunc) *tevent.Req[int]
 		panic("tsocket: ReadvPDU called with a nil next-vector function")
 	}
 	req := tevent.NewReq[int](s)
-	if st.begin(req, s, "Stream.ReadvPDU") {
-		st.startRead(req, nil, next)
+	if r, bad := refused(st, req, s, "Stream.ReadvPDU"); bad {
+		return r
 	}
+	st.startRead(req, nil, next)
 	if !req.IsInProgress() {
 		return req.Post(nil)
 	}
@@ -469,9 +483,10 @@ func (st *Stream) ReadvPDU(o tevent.Owner, next NextVectorFunc) *tevent.Req[int]
 func (st *Stream) Writev(o tevent.Owner, vec ...[]byte) *tevent.Req[int] {
 	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[int](s)
-	if st.begin(req, s, "Stream.Writev") {
-		st.startWrite(req, vec)
+	if r, bad := refused(st, req, s, "Stream.Writev"); bad {
+		return r
 	}
+	st.startWrite(req, vec)
 	if !req.IsInProgress() {
 		return req.Post(nil)
 	}
@@ -489,8 +504,8 @@ func (st *Stream) Writev(o tevent.Owner, vec ...[]byte) *tevent.Req[int] {
 func (st *Stream) WaitForRead(o tevent.Owner, checkErrors bool) *tevent.Req[struct{}] {
 	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[struct{}](s)
-	if !st.begin(req, s, "Stream.WaitForRead") {
-		return req.Post(nil)
+	if r, bad := refused(st, req, s, "Stream.WaitForRead"); bad {
+		return r
 	}
 	// The wait is a read of the stream's read slot, finished with 0 or an
 	// error, under a request of its own type.
@@ -521,8 +536,10 @@ func (st *Stream) WaitForRead(o tevent.Owner, checkErrors bool) *tevent.Req[stru
 func (st *Stream) Monitor(o tevent.Owner) *tevent.Req[struct{}] {
 	s := tevent.ScopeOf(o)
 	req := tevent.NewReq[struct{}](s)
+	if r, bad := refused(st, req, s, "Stream.Monitor"); bad {
+		return r
+	}
 	switch {
-	case !st.begin(req, s, "Stream.Monitor"):
 	case st.closed:
 		req.Error(net.ErrClosed)
 	case st.mon != nil:
@@ -848,9 +865,18 @@ func (st *Stream) finishRead(err error) {
 	}
 }
 
+// endWrite forgets the write in flight.
+func (st *Stream) endWrite() {
+	st.wr, st.wvec = nil, nil
+	if st.wqOn {
+		st.wqOn = false
+		st.unqueue(st.wqN)
+	}
+}
+
 func (st *Stream) finishWrite(err error) {
 	req, n := st.wr, st.wn
-	st.wr, st.wvec = nil, nil
+	st.endWrite()
 	if err != nil {
 		req.Error(err)
 	} else {
@@ -933,7 +959,7 @@ func (st *Stream) cancelWrite(r *tevent.Req[int]) bool {
 	if st.wr != r || st.wn > 0 {
 		return false
 	}
-	st.wr, st.wvec = nil, nil
+	st.endWrite()
 	st.updateInterest()
 	r.Error(tevent.ErrCancelled)
 	return true
@@ -959,7 +985,7 @@ func (st *Stream) cleanupWrite(r *tevent.Req[int], _ tevent.ReqState) {
 	if st.wn > 0 && st.werr == nil {
 		st.werr = ErrBroken
 	}
-	st.wr, st.wvec = nil, nil
+	st.endWrite()
 	st.updateInterest()
 }
 
@@ -981,4 +1007,30 @@ func (st *Stream) teardown() {
 		st.mon = nil
 		req.Error(net.ErrClosed)
 	}
+}
+
+// SetReadBuffer sets the receive buffer of the stream's socket
+// (SO_RCVBUF; the kernel may round or double it). A stream without a
+// descriptor fails with errors.ErrUnsupported.
+func (st *Stream) SetReadBuffer(bytes int) error {
+	return st.setBuffer(bytes, true)
+}
+
+// SetWriteBuffer sets the send buffer of the stream's socket (SO_SNDBUF).
+func (st *Stream) SetWriteBuffer(bytes int) error {
+	return st.setBuffer(bytes, false)
+}
+
+func (st *Stream) setBuffer(bytes int, read bool) error {
+	fd := st.Fd()
+	switch {
+	case st.closed:
+		return net.ErrClosed
+	case fd < 0:
+		return fmt.Errorf("tsocket: socket buffer of a stream without a descriptor: %w", errors.ErrUnsupported)
+	}
+	if read {
+		return setBuffer(fd, "stream", unixSORcvbuf, bytes)
+	}
+	return setBuffer(fd, "stream", unixSOSndbuf, bytes)
 }

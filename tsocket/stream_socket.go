@@ -33,6 +33,7 @@ type sockOps struct {
 	hupErr    error // failFirst: the error or hang-up seen, reads fail with it
 	verify    bool  // check the descriptor's identity on the next wake-up
 	everyWake bool  // the backend watches numbers, not files: check each wake-up
+	dropR     bool  // a wake-up for a read nobody waits for: stop keeping FDRead
 	lostFD    bool
 	closed    bool
 	peek      [1]byte
@@ -351,12 +352,16 @@ func (o *sockOps) handle(_ *tevent.Context, fde *tevent.FD, flags tevent.FDFlags
 			return
 		}
 	}
+	if flags&tevent.FDRead != 0 && !o.wantR {
+		o.dropR = true // kept lazily, and readable: drop it now, or it would spin
+	}
 	o.errOnly = flags&tevent.FDError != 0 && flags&tevent.FDWrite == 0
 	r := o.wantR && flags&(tevent.FDRead|tevent.FDError) != 0
 	w := o.wantW && flags&(tevent.FDWrite|tevent.FDError) != 0
 	o.n.Ready(r, w)
 	o.errOnly = false
 	o.update()
+	o.dropR = false
 }
 
 // update asks the loop for what the stream waits for.
@@ -370,6 +375,11 @@ func (o *sockOps) update() {
 		if o.failFirst {
 			f |= tevent.FDError
 		}
+	} else if o.flags&tevent.FDRead != 0 && !o.dropR {
+		// Keep read interest between reads, as Samba's tstream_bsd does:
+		// the next read usually comes at once, and an unchanged
+		// registration costs no system call (nor an identity check).
+		f |= tevent.FDRead
 	}
 	if o.wantW {
 		f |= tevent.FDWrite
@@ -386,3 +396,8 @@ func (o *sockOps) update() {
 		o.verify = true
 	}
 }
+
+const (
+	unixSORcvbuf = unix.SO_RCVBUF
+	unixSOSndbuf = unix.SO_SNDBUF
+)
