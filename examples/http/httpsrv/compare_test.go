@@ -2,6 +2,7 @@ package httpsrv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log"
@@ -141,7 +142,13 @@ func startNetHTTP(t *testing.T, h http.Handler) string {
 		srv.Serve(ln)
 	}()
 	t.Cleanup(func() {
-		srv.Close()
+		// Shutdown waits for the connections net/http lingers on (its
+		// closeWriteAndWait sleeps 500 ms), so that goleak sees none.
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("net/http Shutdown: %v", err)
+		}
 		<-done
 	})
 	return ln.Addr().String()
@@ -237,6 +244,9 @@ func TestCompareWithNetHTTP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			want := normalise(exchange(t, netAddr, []byte(tc.in), 0))
 			got := exchange(t, ourAddr, []byte(tc.in), 0)
+			if os.Getenv("HTTPSRV_DUMP") != "" { // to see what net/http answered
+				t.Logf("%s", trimLines(want))
+			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("answers differ\n--- net/http:\n%s\n--- httpsrv:\n%s", trimLines(want), trimLines(got))
 			}
