@@ -323,10 +323,14 @@ func (f *fakeTransport) Write(b []byte) (int, error) {
 	}
 	return f.out.Write(b)
 }
-func (f *fakeTransport) Close() error         { f.closed = true; return nil }
-func (f *fakeTransport) CloseWrite() error    { f.shut = true; return nil }
-func (f *fakeTransport) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
-func (f *fakeTransport) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2} }
+func (f *fakeTransport) Close() error      { f.closed = true; return nil }
+func (f *fakeTransport) CloseWrite() error { f.shut = true; return nil }
+func (f *fakeTransport) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+}
+func (f *fakeTransport) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2}
+}
 
 var warmFDs = sync.OnceFunc(func() {
 	r, w, err := os.Pipe()
