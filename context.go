@@ -121,7 +121,7 @@ func New(opts ...Option) (*Context, error) {
 		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, c.backend, backends.Names())
 	}
 	ev := &Context{}
-	l := &loop{main: ev, backend: c.backend, log: c.log, poolSize: c.poolSize, auditStart: auditFirst}
+	l := &loop{main: ev, backend: c.backend, log: c.log, poolSize: c.poolSize, auditStart: auditFirst, waitTimeout: -1}
 	ev.loop = l
 	ev.Scope.init(ev)
 	b, err := backends.Open(c.backend, backends.Options{Runtime: c.runtimePoller, OnFallback: l.fellBack})

@@ -10,10 +10,13 @@ import (
 
 // ThreadProxy lets any goroutine schedule calls onto a context's loop
 // (tevent_thread_proxy / tevent_threaded_context). Calls run on the loop's
-// goroutine as immediate-priority work, one per LoopOnce, in the order each
-// sending goroutine made them; they take turns with immediates, so a busy
-// chain of immediates cannot starve them. A live proxy is an event source:
-// it keeps LoopWait running.
+// goroutine as immediates, one per LoopOnce, in the order each sending
+// goroutine made them. As tevent_threaded_schedule_immediate's do, they
+// join the tail of the immediate queue at the start of a loop turn,
+// behind the immediates already queued; an immediate a call schedules
+// runs after the calls that arrived with it. So a chain of immediates
+// that reschedule themselves cannot starve the calls. A live proxy is an
+// event source: it keeps LoopWait running.
 //
 // Tevent's "ownership hand-over" of the data a call works on is, with Go
 // closures, this: fn captures variables, not values. Whatever fn reads or
@@ -172,31 +175,91 @@ func (l *loop) mustBeLoopGoroutine(what string) {
 	}
 }
 
-// runProxyCall runs one queued call, taking a new batch from the inbox
-// when the local one is used up. It reports whether a call ran. Frees
-// handed over by other goroutines are done on the way and do not count.
-func (l *loop) runProxyCall() bool {
+// activateCalls takes the calls queued in the inbox and puts them at the
+// tail of the immediate queue, behind the immediates already there (C's
+// tevent_common_threaded_activate_immediate, at the start of a loop turn):
+// the calls join local, and the segment node at the tail of the immediate
+// queue (a new one if the tail is an immediate) stands for them there.
+func (l *loop) activateCalls() {
+	in := &l.inbox
+	in.mu.Lock()
+	batch := in.calls
+	in.calls = l.spareCall
+	in.queued.Store(0)
+	in.mu.Unlock()
+	n := len(batch)
+	if n == 0 {
+		l.spareCall = batch
+		return
+	}
+	if l.localPos == len(l.local) {
+		// Everything taken before has run: the batch becomes local.
+		l.spareCall = l.local[:0]
+		l.local, l.localPos = batch, 0
+	} else {
+		if l.localPos >= len(l.local)/2 {
+			// Drop the run part first, so that local does not grow
+			// while calls keep coming (each call moves at most once
+			// here on average).
+			k := copy(l.local, l.local[l.localPos:])
+			clear(l.local[k:])
+			l.local, l.localPos = l.local[:k], 0
+		}
+		l.local = append(l.local, batch...)
+		clear(batch)
+		l.spareCall = batch[:0]
+	}
+	if t := l.immTail; t != nil && t.calls > 0 {
+		t.calls += int32(n)
+		return
+	}
+	seg := l.segFree
+	if seg != nil {
+		l.segFree = seg.next
+		seg.next = nil
+	} else {
+		seg = &Immediate{l: l}
+	}
+	seg.calls = int32(n)
+	seg.scheduled = true
+	seg.prev = l.immTail
+	if l.immTail != nil {
+		l.immTail.next = seg
+	} else {
+		l.immHead = seg
+	}
+	l.immTail = seg
+}
+
+// runSegment runs the next call of the segment at the head of the
+// immediate queue, one call per loop turn as C runs one threaded
+// immediate. Frees handed over by other goroutines and calls of freed
+// proxies are done or dropped on the way and do not count: it reports
+// whether a call ran (or the loop was freed).
+func (l *loop) runSegment() bool {
 	for {
-		if l.localPos >= len(l.local) {
-			if l.inbox.queued.Load() == 0 {
-				return false
-			}
-			in := &l.inbox
-			old := l.local
-			clear(old)
-			in.mu.Lock()
-			l.local = in.calls
-			in.calls = old[:0]
-			in.queued.Store(0)
-			in.mu.Unlock()
-			l.localPos = 0
-			continue
+		seg := l.immHead
+		if seg == nil || seg.calls == 0 {
+			return false
 		}
 		c := l.local[l.localPos]
 		l.local[l.localPos] = proxyCall{}
 		l.localPos++
+		if seg.calls--; seg.calls == 0 {
+			// Unlinked before the call runs: an immediate it schedules
+			// goes behind the calls still queued.
+			l.unlinkImmediate(seg)
+			seg.next = l.segFree
+			l.segFree = seg
+		}
+		if l.localPos == len(l.local) {
+			l.local, l.localPos = l.local[:0], 0
+		}
 		if c.fn == nil {
 			l.freeHandedOver(c.item)
+			if l.freed {
+				return true
+			}
 			continue
 		}
 		if c.tp.freed.Load() {
