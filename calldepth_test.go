@@ -72,9 +72,9 @@ func TestCallDepth(t *testing.T) {
 		grand.Done(3)
 		fl.want(t,
 			"cleanup grand 2", "notify grand 1", // grand finishes, calls back child's code
-			"cleanup grand 2",                     // received
+			"cleanup grand 2",                   // received
 			"cleanup child 1", "notify child 0", // child finishes
-			"cleanup child 1",   // received
+			"cleanup child 1",  // received
 			"cleanup parent 0", // parent finishes; no callback
 		)
 
