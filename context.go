@@ -233,7 +233,7 @@ func (ev *Context) freeMain() {
 	l.inbox.mu.Unlock()
 	clear(l.local)
 	l.local, l.localPos = nil, 0
-	l.immHead, l.immTail = nil, nil
+	l.immHead, l.immTail, l.headCalls = nil, nil, 0
 	l.posts = postQueue{}
 	l.timers = timerHeap{}
 	l.fdTable, l.dirty = fdTable{}, nil

@@ -48,11 +48,17 @@ type loop struct {
 	// bound, 0 for polling.
 	waitTimeout time.Duration
 
-	// Calls taken from the inbox wait in local, in order, behind the
-	// immediates queued before them: each batch is one segment node
-	// (Immediate.calls > 0) at the tail of the immediate queue (C's
-	// tevent_common_threaded_activate_immediate).
-	segFree *Immediate // spare segment nodes, linked by next
+	// Calls from other goroutines wait behind the immediates queued
+	// before they arrived: at the start of a loop turn the calls sent
+	// since are assigned to a segment node (Immediate.calls > 0) at the
+	// tail of the immediate queue (C's
+	// tevent_common_threaded_activate_immediate). assigned and consumed
+	// count inbox entries as inbox.sent does: those given to segments,
+	// and those run (or dropped).
+	segFree   *Immediate // spare segment nodes, linked by next
+	headCalls int32      // calls ahead of the whole immediate queue
+	assigned  uint64
+	consumed  uint64
 
 	// immediates, FIFO
 	immHead, immTail *Immediate
@@ -88,10 +94,9 @@ type loop struct {
 	sig        *ctxSignals
 
 	// thread proxies
-	proxies   atomic.Int32 // live proxies
-	local     []proxyCall  // calls taken from the inbox, run one per turn
-	localPos  int
-	spareCall []proxyCall // the inbox's next buffer
+	proxies  atomic.Int32 // live proxies
+	local    []proxyCall  // calls taken from the inbox, run one per turn
+	localPos int
 
 	// What other goroutines write (ThreadProxy.Schedule) sits on cache
 	// lines of its own: producers hammering the inbox's mutex and counter
@@ -143,7 +148,7 @@ func (ev *Context) LoopOnce() error {
 	// Deferred, so that a handler's panic (or a Go function's, re-raised
 	// on delivery) recovered by the caller leaves the loop usable.
 	defer l.endOnce()
-	if l.immHead != nil && !l.hooked && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && l.localPos >= len(l.local) && !l.stopReq.Load() {
+	if l.immHead != nil && l.inbox.sent.Load() == l.consumed && !l.hooked && !l.sigPending.Load() && !l.stopReq.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
 		l.runImmediate()
@@ -340,7 +345,7 @@ func (ev *Context) nested(wait bool, finished func() bool) error {
 func (l *loop) hasEvents() bool {
 	return l.immHead != nil || l.timers.live > 0 || l.nFDActive > 0 || len(l.reports) > 0 ||
 		(l.sig != nil && l.sig.n > 0) || l.proxies.Load() > 0 ||
-		l.inbox.queued.Load() > 0 || l.localPos < len(l.local) ||
+		l.inbox.sent.Load() != l.consumed ||
 		(l.sharedChanges && l.nFDEvents > 0) || l.stopReq.Load() || l.freeReq.Load() || l.ctxStop.Load()
 }
 
@@ -398,20 +403,26 @@ func (l *loop) runOne() error {
 				return nil
 			}
 		}
-		if l.inbox.queued.Load() != 0 {
+		if sent := l.inbox.sent.Load(); sent != l.assigned {
 			// Calls from other goroutines join the tail of the immediate
 			// queue, behind the immediates already queued.
-			l.activateCalls()
+			l.activateCalls(sent)
+		}
+		if l.headCalls > 0 {
+			if l.runHeadCall() {
+				return nil
+			}
+			continue // a free, or a dropped call: look again
 		}
 		if im := l.immHead; im != nil {
 			if im.calls == 0 {
 				l.runImmediate()
 				return nil
 			}
-			if l.runSegment() {
+			if l.runSegment(im) {
 				return nil
 			}
-			continue // only frees and dropped calls: look again
+			continue
 		}
 		if l.timers.live > 0 && l.runTimer() {
 			return nil
@@ -470,7 +481,7 @@ func (l *loop) wait(limit time.Duration) error {
 		timeout = l.auditTimeout(timeout)
 	}
 	l.poller.BeginWait()
-	if l.inbox.queued.Load() != 0 || l.sigPending.Load() || l.stopReq.Load() || l.freeReq.Load() || l.ctxStop.Load() {
+	if l.inbox.sent.Load() != l.assigned || l.sigPending.Load() || l.stopReq.Load() || l.freeReq.Load() || l.ctxStop.Load() {
 		timeout = 0
 	}
 	if l.trace != nil {

@@ -45,7 +45,9 @@ type proxyInbox struct {
 	mu     sync.Mutex
 	calls  []proxyCall
 	closed bool
-	queued atomic.Int32   // len(calls), readable without mu
+	// sent counts the entries ever appended to calls (written under mu,
+	// readable without it): the loop compares it with its own counts.
+	sent   atomic.Uint64
 	poller *poller.Poller // the loop's, here so producers read no loop line
 }
 
@@ -89,7 +91,7 @@ func (tp *ThreadProxy) Schedule(fn func(ev *Context)) error {
 		return ErrProxyFreed
 	}
 	in.calls = append(in.calls, proxyCall{tp: tp, fn: fn})
-	in.queued.Store(int32(len(in.calls)))
+	in.sent.Store(in.sent.Load() + 1)
 	in.poller.Wake()
 	in.mu.Unlock()
 	return nil
@@ -111,7 +113,7 @@ func (tp *ThreadProxy) Free() {
 	if !in.closed {
 		// Unlinking it from its scope is the loop's work: hand it over.
 		in.calls = append(in.calls, proxyCall{item: tp})
-		in.queued.Store(int32(len(in.calls)))
+		in.sent.Store(in.sent.Load() + 1)
 		in.poller.Wake()
 	}
 	in.mu.Unlock()
@@ -151,7 +153,7 @@ func (l *loop) handOverNow(item owned) {
 		return
 	}
 	in.calls = append(in.calls, proxyCall{item: item})
-	in.queued.Store(int32(len(in.calls)))
+	in.sent.Store(in.sent.Load() + 1)
 	in.poller.Wake()
 	in.mu.Unlock()
 	if l.log != nil {
@@ -175,42 +177,24 @@ func (l *loop) mustBeLoopGoroutine(what string) {
 	}
 }
 
-// activateCalls takes the calls queued in the inbox and puts them at the
-// tail of the immediate queue, behind the immediates already there (C's
-// tevent_common_threaded_activate_immediate, at the start of a loop turn):
-// the calls join local, and the segment node at the tail of the immediate
-// queue (a new one if the tail is an immediate) stands for them there.
-func (l *loop) activateCalls() {
-	in := &l.inbox
-	in.mu.Lock()
-	batch := in.calls
-	in.calls = l.spareCall
-	in.queued.Store(0)
-	in.mu.Unlock()
-	n := len(batch)
-	if n == 0 {
-		l.spareCall = batch
+// activateCalls puts the calls sent since the last loop turn started at
+// the tail of the immediate queue, behind the immediates already there
+// (C's tevent_common_threaded_activate_immediate, at the start of a loop
+// turn). Only the count moves: the calls stay in the inbox until they are
+// needed, and are then taken a whole batch at a time (takeCalls). On an
+// empty immediate queue they go to headCalls, the calls ahead of every
+// immediate; else the segment node at the tail (a new one if the tail is
+// an immediate) stands for that many more calls.
+func (l *loop) activateCalls(sent uint64) {
+	n := int32(sent - l.assigned)
+	l.assigned = sent
+	t := l.immTail
+	if t == nil {
+		l.headCalls += n
 		return
 	}
-	if l.localPos == len(l.local) {
-		// Everything taken before has run: the batch becomes local.
-		l.spareCall = l.local[:0]
-		l.local, l.localPos = batch, 0
-	} else {
-		if l.localPos >= len(l.local)/2 {
-			// Drop the run part first, so that local does not grow
-			// while calls keep coming (each call moves at most once
-			// here on average).
-			k := copy(l.local, l.local[l.localPos:])
-			clear(l.local[k:])
-			l.local, l.localPos = l.local[:k], 0
-		}
-		l.local = append(l.local, batch...)
-		clear(batch)
-		l.spareCall = batch[:0]
-	}
-	if t := l.immTail; t != nil && t.calls > 0 {
-		t.calls += int32(n)
+	if t.calls > 0 {
+		t.calls += n
 		return
 	}
 	seg := l.segFree
@@ -220,54 +204,61 @@ func (l *loop) activateCalls() {
 	} else {
 		seg = &Immediate{l: l}
 	}
-	seg.calls = int32(n)
+	seg.calls = n
 	seg.scheduled = true
-	seg.prev = l.immTail
-	if l.immTail != nil {
-		l.immTail.next = seg
-	} else {
-		l.immHead = seg
-	}
+	seg.prev = t
+	t.next = seg
 	l.immTail = seg
 }
 
-// runSegment runs the next call of the segment at the head of the
-// immediate queue, one call per loop turn as C runs one threaded
-// immediate. Frees handed over by other goroutines and calls of freed
-// proxies are done or dropped on the way and do not count: it reports
-// whether a call ran (or the loop was freed).
-func (l *loop) runSegment() bool {
-	for {
-		seg := l.immHead
-		if seg == nil || seg.calls == 0 {
-			return false
-		}
-		c := l.local[l.localPos]
-		l.local[l.localPos] = proxyCall{}
-		l.localPos++
-		if seg.calls--; seg.calls == 0 {
-			// Unlinked before the call runs: an immediate it schedules
-			// goes behind the calls still queued.
-			l.unlinkImmediate(seg)
-			seg.next = l.segFree
-			l.segFree = seg
-		}
-		if l.localPos == len(l.local) {
-			l.local, l.localPos = l.local[:0], 0
-		}
-		if c.fn == nil {
-			l.freeHandedOver(c.item)
-			if l.freed {
-				return true
-			}
-			continue
-		}
-		if c.tp.freed.Load() {
-			continue
-		}
-		c.fn(c.tp.ctx)
-		return true
+// runHeadCall runs the next of the calls ahead of the immediate queue. It
+// reports whether a call ran (or the loop was freed): frees handed over
+// by other goroutines and calls of freed proxies do not count.
+func (l *loop) runHeadCall() bool {
+	l.headCalls--
+	return l.runCall()
+}
+
+// runSegment runs the next call of seg, the segment at the head of the
+// immediate queue, as runHeadCall does.
+func (l *loop) runSegment(seg *Immediate) bool {
+	if seg.calls--; seg.calls == 0 {
+		// Unlinked before the call runs: an immediate it schedules
+		// goes behind the calls still queued.
+		l.unlinkImmediate(seg)
+		seg.next = l.segFree
+		l.segFree = seg
 	}
+	return l.runCall()
+}
+
+// runCall runs the next call taken from the inbox, one per loop turn as
+// C runs one threaded immediate; see runHeadCall.
+func (l *loop) runCall() bool {
+	if l.localPos == len(l.local) {
+		// Take the inbox's calls: the next one is among them.
+		in := &l.inbox
+		old := l.local[:0]
+		in.mu.Lock()
+		l.local = in.calls
+		in.calls = old
+		in.mu.Unlock()
+		l.localPos = 0
+	}
+	i := l.localPos
+	c := l.local[i]
+	l.local[i] = proxyCall{}
+	l.localPos = i + 1
+	l.consumed++
+	if c.fn == nil {
+		l.freeHandedOver(c.item)
+		return l.freed
+	}
+	if c.tp.freed.Load() {
+		return false
+	}
+	c.fn(c.tp.ctx)
+	return true
 }
 
 // freeHandedOver frees item on the loop: a handle another goroutine freed.
