@@ -1,5 +1,7 @@
 package tevent
 
+import "sync/atomic"
+
 // CallFlow names a step in the flow of requests reported to the call-depth
 // callback (enum tevent_thread_call_depth_cmd).
 type CallFlow int
@@ -60,11 +62,34 @@ func (f CallFlow) String() string {
 // shared by the context's wrappers, and it runs on the loop's goroutine.
 func (ev *Context) SetCallDepthCallback(fn func(flow CallFlow, req AnyReq, depth int)) {
 	l := ev.loop
-	if old := l.flow; old != nil {
+	if l.freed {
+		return
+	}
+	old := l.flow
+	if old != nil {
 		old(FlowReset, nil, 0)
+	}
+	switch {
+	case old == nil && fn != nil:
+		flowLoops.Add(1)
+	case old != nil && fn == nil:
+		flowLoops.Add(-1)
 	}
 	l.flow = fn
 	l.hooked = l.trace != nil || l.flow != nil
+}
+
+// flowLoops counts the loops that have a call-depth callback: while it is
+// 0, requests do not look for one (a load of this counter is all tracing
+// costs them).
+var flowLoops atomic.Int32
+
+// dropFlow forgets the loop's call-depth callback when the loop is freed.
+func (l *loop) dropFlow() {
+	if l.flow != nil {
+		l.flow = nil
+		flowLoops.Add(-1)
+	}
 }
 
 // ResetCallDepth tells the call-depth callback of req's context that the
@@ -81,9 +106,20 @@ func ResetCallDepth(req AnyReq) {
 	}
 }
 
+// tellFlow tells the call-depth callback of b's loop, if it has one, of
+// flow for r (b is r's base). Hot paths call it only when flowLoops is not
+// 0, so that the call costs them nothing otherwise.
+//
+//go:noinline
+func tellFlow(flow CallFlow, r AnyReq, b *reqBase, depth int) {
+	if fn := b.flowFn(); fn != nil {
+		fn(flow, r, depth)
+	}
+}
+
 // flowFn returns the call-depth callback of the request's loop, or nil.
 func (b *reqBase) flowFn() func(CallFlow, AnyReq, int) {
-	if b.orphan {
+	if flowLoops.Load() == 0 || b.orphan {
 		return nil
 	}
 	return b.ev.loop.flow

@@ -238,6 +238,7 @@ func (ev *Context) freeMain() {
 	l.timers = timerHeap{}
 	l.fdTable, l.dirty = fdTable{}, nil
 	l.poller.Close()
+	l.dropFlow()
 	l.debugf(levelTrace, "tevent: context freed", "backend", l.backend)
 }
 

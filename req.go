@@ -236,8 +236,8 @@ func NewReq[T any](o Owner) *Req[T] {
 			r.depth++
 		}
 	}
-	if fn := ev.loop.flow; fn != nil {
-		fn(FlowCreate, r, int(r.depth))
+	if flowLoops.Load() != 0 {
+		tellFlow(FlowCreate, r, &r.reqBase, int(r.depth))
 	}
 	return r
 }
@@ -336,8 +336,8 @@ func (r *Req[T]) finish(state reqState) {
 		if r.state != state {
 			return // received or freed by its cleanup function
 		}
-	} else if fn := r.flowFn(); fn != nil {
-		fn(FlowCleanup, r, int(r.depth))
+	} else if flowLoops.Load() != 0 {
+		tellFlow(FlowCleanup, r, &r.reqBase, int(r.depth))
 		if r.state != state {
 			return // received or freed by the callback
 		}
@@ -349,17 +349,17 @@ func (r *Req[T]) finish(state reqState) {
 	}
 	if r.callback != nil && !r.notified {
 		r.notified = true
-		r.callBack()
+		if flowLoops.Load() != 0 {
+			r.notifyFlow()
+		}
+		r.callback(r)
 	}
 }
 
-// callBack calls the callback, telling the call-depth callback first
-// (tevent_req_notify_callback's part after the deferral).
-func (r *Req[T]) callBack() {
-	if fn := r.flowFn(); fn != nil {
-		fn(FlowNotify, r, max(int(r.depth)-1, 0))
-	}
-	r.callback(r)
+// notifyFlow tells the call-depth callback that the request calls back:
+// at the caller's depth, one less than the request's.
+func (r *Req[T]) notifyFlow() {
+	tellFlow(FlowNotify, r, &r.reqBase, max(int(r.depth)-1, 0))
 }
 
 // Notify calls the request's callback now, while the request stays in
@@ -389,7 +389,10 @@ func (r *Req[T]) Notify() {
 		return
 	}
 	if r.callback != nil {
-		r.callBack()
+		if flowLoops.Load() != 0 {
+			r.notifyFlow()
+		}
+		r.callback(r)
 	}
 }
 
@@ -501,9 +504,15 @@ func (r *Req[T]) deliver(pq *postQueue) bool {
 	}
 	if r.state.finished() {
 		r.notified = true
-		r.callBack()
+		if flowLoops.Load() != 0 {
+			r.notifyFlow()
+		}
+		r.callback(r)
 	} else if r.state == stInProgress {
-		r.callBack() // a Notify deferred by Post
+		if flowLoops.Load() != 0 {
+			r.notifyFlow()
+		}
+		r.callback(r) // a Notify deferred by Post
 	}
 	return true
 }
@@ -549,8 +558,8 @@ func (r *Req[T]) receive() {
 		if r.errOrExtra != nil {
 			r.errOrExtra = nil
 		}
-		if fn := r.flowFn(); fn != nil {
-			fn(FlowCleanup, r, int(r.depth))
+		if flowLoops.Load() != 0 {
+			tellFlow(FlowCleanup, r, &r.reqBase, int(r.depth))
 		}
 	}
 	// Let go of what the request referred to; most of it is usually nil.
