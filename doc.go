@@ -75,7 +75,8 @@
 //     turn like immediates);
 //  3. else one expired timer;
 //  4. else one ready fd event, after waiting in the kernel at most until
-//     the next timer is due.
+//     the next timer is due (or until the wait timeout set with
+//     SetWaitTimeout runs out: then ErrWouldBlock; 0 is polling mode).
 //
 // Many ready fds are harvested per kernel wait; each is re-checked before
 // its handler runs (a freed or re-flagged event does not fire), ready fds

@@ -122,9 +122,12 @@ type loop struct {
 const cacheLinePad = 128
 
 // LoopOnce waits for and handles exactly one thing, in tevent's order of
-// priority: all pending signals, else one immediate (or one call from a
-// thread proxy), else one expired timer, else one ready fd event, waiting
-// for the kernel at most until the next timer is due.
+// priority: all pending signals, else one immediate (calls from thread
+// proxies join the tail of the immediate queue at the start of each turn,
+// and run one per LoopOnce like immediates), else one expired timer, else
+// one ready fd event, waiting for the kernel at most until the next timer
+// is due. With a wait timeout (SetWaitTimeout) it returns ErrWouldBlock
+// when that passes with nothing handled.
 func (ev *Context) LoopOnce() error {
 	l := ev.loop
 	if ev.freed {

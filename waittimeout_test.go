@@ -2,6 +2,7 @@ package tevent
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,10 +121,35 @@ func TestWaitTimeoutPollingLoops(t *testing.T) {
 // later; LoopWait and Req.Poll keep waiting through those ticks until
 // their event comes, and LoopUntil checks its condition after each tick,
 // so one set by another goroutine without any event is seen. A negative
-// value restores waiting as long as needed.
+// value restores waiting as long as needed. Also with the runtime poller,
+// and with an fd registered (a kernel wait rather than a parked
+// goroutine).
 func TestWaitTimeoutBounded(t *testing.T) {
+	for _, opts := range [][]Option{nil, {WithRuntimePoller()}} {
+		for _, withFD := range []bool{false, true} {
+			name := fmt.Sprintf("runtimePoller=%v/fd=%v", opts != nil, withFD)
+			t.Run(name, func(t *testing.T) {
+				forEachBackendOpts(t, opts, func(t *testing.T, ev *Context) {
+					var fde *FD
+					if withFD {
+						p := newSockPair(t)
+						var err error
+						if fde, err = ev.AddFD(p.fd[0], FDRead, func(*Context, *FD, FDFlags) { t.Error("the idle fd fired") }); err != nil {
+							t.Fatal(err)
+						}
+					}
+					testWaitTimeoutBounded(t, ev, fde)
+				})
+			})
+		}
+	}
+}
+
+// testWaitTimeoutBounded is TestWaitTimeoutBounded on ev; fde, if not
+// nil, is an idle fd event, freed when LoopWait should return.
+func testWaitTimeoutBounded(t *testing.T, ev *Context, fde *FD) {
 	const tick = 2 * time.Millisecond
-	forEachBackend(t, func(t *testing.T, ev *Context) {
+	{
 		if old := ev.SetWaitTimeout(tick); old >= 0 {
 			t.Fatalf("previous wait timeout %v, want the default (negative)", old)
 		}
@@ -137,7 +163,13 @@ func TestWaitTimeoutBounded(t *testing.T) {
 
 		// LoopWait rides out the ticks until the timer 10 ticks away.
 		fired := 0
-		ev.AddTimer(time.Now().Add(10*tick), func(*Context, *Timer, time.Time) { fired++; far.Free() })
+		ev.AddTimer(time.Now().Add(10*tick), func(*Context, *Timer, time.Time) {
+			fired++
+			far.Free()
+			if fde != nil {
+				fde.Free()
+			}
+		})
 		if err := boundedLoop(t, "LoopWait", ev.LoopWait); err != nil {
 			t.Fatalf("LoopWait with a wait timeout: %v", err)
 		}
@@ -174,7 +206,7 @@ func TestWaitTimeoutBounded(t *testing.T) {
 		if err := boundedLoop(t, "LoopOnce", ev.LoopOnce); err != nil || !ran {
 			t.Fatalf("LoopOnce without a wait timeout: %v, timer ran %v; want nil and true", err, ran)
 		}
-	})
+	}
 }
 
 // TestWaitTimeoutProxyWakes: a call from another goroutine during a
