@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gotevent/tevent/internal/sockets"
 	"golang.org/x/sys/unix"
 )
 
@@ -194,6 +195,26 @@ func (a Address) IsZero() bool { return a.kind == kindNone }
 // IsInet reports whether a is an IP address with a port.
 func (a Address) IsInet() bool { return a.kind == kindInet }
 
+// IsInetFamily reports whether a is an inet address of family
+// (tsocket_address_is_inet): "ip" matches IPv4 and IPv6, "ipv4" and
+// "ipv6" only their own (case-insensitive, as in Samba); any other family,
+// or an address that is not inet, gives false. An IPv4-mapped IPv6
+// address is IPv6.
+func (a Address) IsInetFamily(family string) bool {
+	if a.kind != kindInet {
+		return false
+	}
+	switch strings.ToLower(family) {
+	case "ip":
+		return true
+	case "ipv4":
+		return a.ap.Addr().Is4()
+	case "ipv6":
+		return a.ap.Addr().Is6()
+	}
+	return false
+}
+
 // IsUnix reports whether a is a unix socket path.
 func (a Address) IsUnix() bool { return a.kind == kindUnix }
 
@@ -265,21 +286,9 @@ func (a Address) UDPAddr() *net.UDPAddr {
 func (a Address) sockaddr() (unix.Sockaddr, error) {
 	switch a.kind {
 	case kindInet:
-		ip := a.ap.Addr()
-		if ip.Is4() {
-			return &unix.SockaddrInet4{Port: int(a.ap.Port()), Addr: ip.As4()}, nil
-		}
-		sa := &unix.SockaddrInet6{Port: int(a.ap.Port()), Addr: ip.As16()}
-		if z := ip.Zone(); z != "" {
-			if n, err := strconv.Atoi(z); err == nil {
-				sa.ZoneId = uint32(n)
-			} else {
-				ifi, err := net.InterfaceByName(z)
-				if err != nil {
-					return nil, fmt.Errorf("%w: unknown zone %q", ErrBadAddress, z)
-				}
-				sa.ZoneId = uint32(ifi.Index)
-			}
+		sa, err := sockets.InetSockaddr(a.ap)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadAddress, err)
 		}
 		return sa, nil
 	case kindUnix:
@@ -302,26 +311,17 @@ func (a Address) domain() int {
 // fromSockaddr converts a kernel address; an unnamed unix socket gives the
 // zero Address.
 func fromSockaddr(sa unix.Sockaddr) (Address, error) {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return Address{ap: netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), kind: kindInet}, nil
-	case *unix.SockaddrInet6:
-		ip := netip.AddrFrom16(sa.Addr)
-		if sa.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
-				ip = ip.WithZone(ifi.Name)
-			} else {
-				ip = ip.WithZone(strconv.Itoa(int(sa.ZoneId)))
-			}
-		}
-		return Address{ap: netip.AddrPortFrom(ip, uint16(sa.Port)), kind: kindInet}, nil
-	case *unix.SockaddrUnix:
-		if sa.Name == "" {
-			return Address{}, nil
-		}
-		return Address{path: sa.Name, kind: kindUnix}, nil
-	case nil:
+	if sa == nil {
 		return Address{}, nil
 	}
-	return Address{}, fmt.Errorf("%w: unsupported socket address %T", ErrBadAddress, sa)
+	ap, path, isUnix, ok := sockets.FromSockaddr(sa)
+	switch {
+	case !ok:
+		return Address{}, fmt.Errorf("%w: unsupported socket address %T", ErrBadAddress, sa)
+	case !isUnix:
+		return Address{ap: ap, kind: kindInet}, nil
+	case path == "":
+		return Address{}, nil
+	}
+	return Address{path: path, kind: kindUnix}, nil
 }

@@ -41,6 +41,26 @@
 // returns none. ReadPDUBlob is the simpler form for "read n bytes, then
 // as many more as they announce".
 //
+// # Streams and their implementations
+//
+// A *Stream is Samba's tstream_context: the generic layer every caller
+// holds, over a StreamOps implementation that moves the bytes (the contract
+// is at the top of stream.go). The socket stream (NewStream, StreamPair,
+// Connect, Accept) is one; MemoryPair is another, two Streams connected in
+// memory through a bounded buffer, for tests of code written against
+// *Stream; NewCustomStream wraps any other (tstream_context_create), and
+// TakeOps hands a stream's implementation to a layer stacked on it (TLS
+// over a socket). The rules below hold for every implementation; package
+// tsocket/streamtest is the suite that checks them.
+//
+// Beyond reads and writes: WaitForRead (wait_for_read_send, with its
+// check_errors), Monitor (tstream_monitor_send: a request that finishes
+// when the stream fails), FailReadvFirstError
+// (tstream_bsd_fail_readv_first_error), Dgram.Disconnect
+// (tdgram_disconnect_send) and Address.IsInetFamily
+// (tsocket_address_is_inet). WithContext cancels a request when a
+// context.Context is done.
+//
 // # Errors and end of stream
 //
 // Where Samba is vague this package is precise:
@@ -64,6 +84,21 @@
 //     never silently cut.
 //   - Bad input is reported with sentinels: ErrBadAddress, ErrHostName,
 //     ErrInvalid, ErrNotSocket, tevent.ErrBadFD.
+//   - A descriptor belongs to one Stream or Dgram: NewStream or NewDgram
+//     on a number another one owns fails with ErrFDInUse. A descriptor
+//     closed behind a stream's back, whose number may now name another
+//     socket, is given up: the stream's requests fail with ErrFDLost, it
+//     never reads that number again nor closes it (the stream checks the
+//     socket's identity, fstat's device and inode, on a wake-up after its
+//     interest changed, on every wake-up with a backend that watches
+//     numbers rather than files, and before it closes). A read or write
+//     tried at once, before any wake-up, is not checked: do not close a
+//     stream's descriptor.
+//   - Misuse is reported as the core reports its own: a request made from
+//     a goroutine that is not the loop's while the loop waits fails with
+//     tevent.ErrConcurrentUse (its Result says so; it cannot be posted to
+//     a loop another goroutine drives), one owned by a scope of another
+//     context with tevent.ErrWrongContext.
 //
 // Accept does not spin when the process runs out of descriptors: it fails
 // with EMFILE (or ENFILE, ENOBUFS, ENOMEM) and the next Accept waits a
@@ -88,69 +123,43 @@
 //	c, err := net.FileConn(f)        // dups again; close f
 //	f.Close()
 //
+// # What a peer can make a stream spend
+//
+//   - Per PDU: ReadPDUBlob accepts at most DefaultMaxPDU (16 MiB) unless
+//     ReadPDUBlobLimit says otherwise, fails with ErrPDUTooLarge as soon
+//     as a larger size is announced, and grows its buffer as the bytes
+//     arrive: a peer that announces 1 GiB and sends 1 KiB costs about
+//     what it sent (TestReadPDUBlobGrowsAsBytesArrive). ReadvPDU reads
+//     into the caller's vectors: its next-vector function is where a
+//     size is checked.
+//   - Per write queue: the WritevQueue requests of one stream hold at
+//     most DefaultWriteQueueBytes (16 MiB) in DefaultWriteQueueWrites
+//     (4096) writes, SetWriteQueueLimit sets others; beyond, a write fails
+//     at once with ErrQueueFull, and QueuedWrites shows how full it is
+//     (TestWritevQueueBounded). A single Writev holds only the caller's
+//     buffers.
+//   - CPU: a send that cannot progress waits for readiness, or, for a
+//     unix datagram sent to a full receiver (which polls writable while
+//     sendto fails), on a back-off of 1 ms doubling to 100 ms
+//     (TestSendToFullUnixReceiverDoesNotSpin).
+//
 // # Cost
 //
-// Readv, ReadvPDU and Writev allocate nothing beyond the request itself
-// (the stream keeps the state of its one read and one write, and up to 8
-// vectors go to the kernel in one readv/writev without an allocation);
-// WritevQueue on an empty queue adds a queue entry. ReadPDUBlob allocates
+// Readv, ReadvPDU and Writev allocate nothing beyond the request itself,
+// whatever the implementation (the stream keeps the state of its one read
+// and one write, and up to 8 vectors go to the implementation in one
+// call without an allocation); WritevQueue on an empty queue adds a queue
+// entry, on a busy one a record of the waiting write. ReadPDUBlob allocates
 // its buffer and a sub-request; datagram receives allocate the sender's
 // address.
 //
 // Like everything of a tevent context, streams, listeners and datagram
 // sockets are used only from the goroutine that drives the loop.
 //
-// # Server fast path
+// # Servers
 //
-// Besides the request layer (streams and datagrams as tevent requests),
-// the package has a callback API for servers, in the style of gnet and
-// nbio: a Server accepts connections and spreads them over one or more
-// tevent loops; an EventHandler is told when a connection opens, when bytes
-// arrive and when it closes. Nothing is allocated per idle connection but
-// the connection itself (about 230 bytes with its fd event and the loop's
-// records of it): no goroutine,
-// no read buffer, no timer, no closure. Each loop has one read buffer that
-// every connection on it shares; a connection holds buffers of its own
-// only while it has bytes pending (unconsumed input or unsent output).
-//
-// The data callback is handed the loop's read buffer and returns how many
-// bytes it consumed; the rest is kept and handed back, with the new bytes
-// appended, on the next call. Conn.Write and Conn.Writev copy into the
-// loop's staging buffer, which is written with one system call after the
-// data callback returns: one read and one write per message, and the fd's
-// kernel interest changes only when a write comes up short.
-//
-//	type echo struct{ tsocket.BaseHandler }
-//
-//	func (echo) OnData(c *tsocket.Conn, in []byte) int {
-//		c.Write(in)
-//		return len(in)
-//	}
-//
-//	srv, err := tsocket.NewServer(echo{}, &tsocket.ServerConfig{Loops: 2})
-//	if err != nil { ... }
-//	if _, err := srv.Listen("tcp", "127.0.0.1:7000"); err != nil { ... }
-//	go func() { <-stop; srv.Shutdown(time.Now().Add(5 * time.Second)) }()
-//	err = srv.Run() // returns once every connection is closed
-//
-// Every callback runs on the loop that owns the connection, one at a time,
-// so per-connection state (Conn.SetContext) and per-loop state need no
-// locks. From other goroutines use a ConnHandle (Conn.Handle), whose Write
-// and Close ride the loop's thread proxy and carry the connection's
-// generation, so a handle kept after its connection closed can never write
-// to a new connection that got the same descriptor number.
-//
-// The loops are ordinary tevent contexts (Loop.Context): add timers,
-// proxies and requests to them. ServerConfig.Contexts lets the caller
-// supply contexts it created and drives itself.
-//
-// Limits (ServerConfig): an idle timeout (one timer per loop sweeping a list
-// kept in order of last activity), a write-buffer limit (DefaultMaxWriteBuffer;
-// a client that does not read is closed with ErrWriteLimit), an inbound
-// limit (DefaultMaxInbound bytes buffered unconsumed; ErrInboundLimit).
-// Server.Shutdown stops accepting, lets connections flush and closes them,
-// forcing the rest at a deadline; Server.Close closes everything at once.
-// Both may be called from any goroutine, handlers included. When accept
-// fails for lack of descriptors (EMFILE, ENFILE), the listener is paused
-// for AcceptBackoff instead of spinning the loop.
+// For a server that serves many connections with callbacks (open, data,
+// close) rather than requests, use package
+// github.com/gotevent/tevent/tserver, the server fast path: no request,
+// buffer or goroutine per idle connection.
 package tsocket

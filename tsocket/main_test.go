@@ -1,17 +1,12 @@
 package tsocket
 
 import (
-	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-// TestMain fails the run if any goroutine outlives the tests, and serves
-// as the client helper process of TestServerManyConnsDropped.
+// TestMain fails the run if any goroutine outlives the tests.
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) != "" {
-		os.Exit(runClientHelper())
-	}
 	goleak.VerifyTestMain(m)
 }

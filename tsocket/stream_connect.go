@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gotevent/tevent"
+	"github.com/gotevent/tevent/internal/sockets"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,10 +33,10 @@ func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
 	if req.Error(err) {
 		return req.Post(nil)
 	}
-	netw := netName(remote.domain(), unix.SOCK_STREAM)
-	fd, err := newSocket(remote.domain(), unix.SOCK_STREAM)
+	netw := sockets.NetName(remote.domain(), unix.SOCK_STREAM)
+	fd, err := sockets.Socket(remote.domain(), unix.SOCK_STREAM)
 	if err != nil {
-		req.Error(opError("dial", netw, -1, "socket", err))
+		req.Error(sockets.OpError("dial", netw, -1, nil, nil, "socket", err))
 		return req.Post(nil)
 	}
 	if !local.IsZero() {
@@ -45,7 +46,7 @@ func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
 				unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 			}
 			if err = unix.Bind(fd, lsa); err != nil {
-				err = opError("dial", netw, -1, "bind", err)
+				err = sockets.OpError("dial", netw, -1, nil, nil, "bind", err)
 			}
 		}
 		if err != nil {
@@ -62,7 +63,7 @@ func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
 	}
 	switch err {
 	case nil:
-		st, err := newStream(s, fd)
+		st, err := newSocketStream(s, fd)
 		if err != nil {
 			unix.Close(fd)
 			req.Error(err)
@@ -73,7 +74,7 @@ func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
 	case unix.EINPROGRESS, unix.EALREADY:
 	default:
 		unix.Close(fd)
-		req.Error(&net.OpError{Op: "dial", Net: netw, Addr: remote.NetAddr(), Err: osSyscallError("connect", err)})
+		req.Error(sockets.OpError("dial", netw, -1, nil, remote.NetAddr(), "connect", err))
 		return req.Post(nil)
 	}
 	var fde *tevent.FD
@@ -94,12 +95,12 @@ func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
 		}
 		if gerr != nil {
 			release()
-			req.Error(&net.OpError{Op: "dial", Net: netw, Addr: remote.NetAddr(), Err: osSyscallError("connect", gerr)})
+			req.Error(sockets.OpError("dial", netw, -1, nil, remote.NetAddr(), "connect", gerr))
 			return
 		}
 		fde.Free()
 		fde = nil
-		st, err := newStream(s, fd)
+		st, err := newSocketStream(s, fd)
 		if err != nil {
 			release()
 			req.Error(err)
@@ -135,14 +136,15 @@ type Listener struct {
 	closed  bool
 	acc     *tevent.Req[*Stream]
 	accS    *tevent.Scope
-	backoff time.Duration
+	backoff sockets.Backoff
 	until   time.Time
 	timer   *tevent.Timer
 }
 
 // Listen binds a stream socket to addr and listens on it (backlog <= 0
-// means the system's maximum). An inet address gets SO_REUSEADDR; port 0
-// picks a free port (see Addr). A unix path must not exist yet: remove a
+// means the system's maximum). An inet address gets SO_REUSEADDR, an IPv6
+// one IPV6_V6ONLY off (the any address :: takes IPv4 too); port 0 picks a
+// free port (see Addr). A unix path must not exist yet: remove a
 // stale socket file first.
 func Listen(o tevent.Owner, addr Address, backlog int) (*Listener, error) {
 	s := tevent.ScopeOf(o)
@@ -150,24 +152,10 @@ func Listen(o tevent.Owner, addr Address, backlog int) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if backlog <= 0 {
-		backlog = unix.SOMAXCONN
-	}
-	netw := netName(addr.domain(), unix.SOCK_STREAM)
-	fd, err := newSocket(addr.domain(), unix.SOCK_STREAM)
+	netw := sockets.NetName(addr.domain(), unix.SOCK_STREAM)
+	fd, err := sockets.Listen(netw, addr.domain(), sa, false, backlog)
 	if err != nil {
-		return nil, opError("listen", netw, -1, "socket", err)
-	}
-	if addr.IsInet() {
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		unix.Close(fd)
-		return nil, &net.OpError{Op: "listen", Net: netw, Source: addr.NetAddr(), Err: osSyscallError("bind", err)}
-	}
-	if err := unix.Listen(fd, backlog); err != nil {
-		unix.Close(fd)
-		return nil, &net.OpError{Op: "listen", Net: netw, Source: addr.NetAddr(), Err: osSyscallError("listen", err)}
+		return nil, err
 	}
 	if bsa, err := unix.Getsockname(fd); err == nil {
 		if a, err := fromSockaddr(bsa); err == nil && !a.IsZero() {
@@ -175,7 +163,8 @@ func Listen(o tevent.Owner, addr Address, backlog int) (*Listener, error) {
 		}
 	}
 	ls := s.NewScope()
-	l := &Listener{scope: ls, fd: fd, netw: netw, addr: addr}
+	l := &Listener{scope: ls, fd: fd, netw: netw, addr: addr,
+		backoff: sockets.Backoff{Min: 10 * time.Millisecond, Max: time.Second}}
 	fde, err := ls.AddFD(fd, 0, l.handle)
 	if err != nil {
 		ls.Free()
@@ -272,40 +261,28 @@ func (l *Listener) try() {
 	if req == nil {
 		return
 	}
-	for {
-		nfd, err := acceptFD(l.fd)
-		switch {
-		case err == nil:
-			s := l.accS
-			l.release()
-			l.backoff = 0
-			st, err := newStream(s, nfd)
-			if err != nil {
-				unix.Close(nfd)
-				req.Error(err)
-				return
-			}
-			req.Done(st)
-			return
-		case err == unix.EAGAIN:
-			l.fde.SetFlags(tevent.FDRead)
-			return
-		case acceptRetry(err):
-			continue
-		}
-		switch err {
-		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-			if l.backoff == 0 {
-				l.backoff = 10 * time.Millisecond
-			} else if l.backoff < time.Second {
-				l.backoff *= 2
-			}
-			l.until = time.Now().Add(l.backoff)
-		}
+	nfd, err := sockets.Accept(l.fd)
+	switch {
+	case err == nil:
+		s := l.accS
 		l.release()
-		req.Error(opError("accept", l.netw, l.fd, "accept", err))
+		l.backoff.Reset()
+		st, err := newSocketStream(s, nfd)
+		if err != nil {
+			unix.Close(nfd)
+			req.Error(err)
+			return
+		}
+		req.Done(st)
 		return
+	case err == unix.EAGAIN:
+		l.fde.SetFlags(tevent.FDRead)
+		return
+	case sockets.Shortage(err):
+		l.until = time.Now().Add(l.backoff.Next())
 	}
+	l.release()
+	req.Error(sockets.OpError("accept", l.netw, l.fd, nil, nil, "accept", err))
 }
 
 func (l *Listener) teardown() {

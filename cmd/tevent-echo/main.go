@@ -1,11 +1,11 @@
-// Command tevent-echo is an echo server on tsocket's server fast path: the
-// benchmark server of ../shared/bench/net (impl go-tevent), written the way
-// the tsocket package documentation tells users to write a server.
+// Command tevent-echo is an echo server on tserver, the server fast path:
+// the benchmark server of ../shared/bench/net (impl go-tevent), written the
+// way the tserver package documentation tells users to write a server.
 //
 //	tevent-echo [-addr 127.0.0.1:7000] [-loops 1]
 //
 // It prints READY on stdout once listening, sets TCP_NODELAY on accepted
-// sockets (tsocket's default), raises its descriptor limit to the hard
+// sockets (tserver's default), raises its descriptor limit to the hard
 // limit, and exits 0 on SIGTERM or SIGINT after closing its connections.
 package main
 
@@ -17,14 +17,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gotevent/tevent/tsocket"
+	"github.com/gotevent/tevent/tserver"
 	"golang.org/x/sys/unix"
 )
 
 // echo writes every byte it receives back.
-type echo struct{ tsocket.BaseHandler }
+type echo struct{ tserver.BaseHandler }
 
-func (echo) OnData(c *tsocket.Conn, in []byte) int {
+func (echo) OnData(c *tserver.Conn, in []byte) int {
 	c.Write(in)
 	return len(in)
 }
@@ -40,7 +40,7 @@ func main() {
 		unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
 	}
 
-	srv, err := tsocket.NewServer(echo{}, &tsocket.ServerConfig{Loops: *loops})
+	srv, err := tserver.New(echo{}, &tserver.Config{Loops: *loops})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tevent-echo:", err)
 		os.Exit(1)

@@ -1,5 +1,5 @@
 // Command kv is a small Redis-protocol (RESP2) in-memory key-value server
-// on the tsocket server fast path, for redis-cli, redis-benchmark and any
+// on the tserver fast path, for redis-cli, redis-benchmark and any
 // Redis client library. See README.md for the commands it knows.
 //
 //	go run ./examples/kv -addr 127.0.0.1:6380 -loops 2

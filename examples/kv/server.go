@@ -1,6 +1,6 @@
 package main
 
-// The glue between the key-value store and the tsocket server fast path.
+// The glue between the key-value store and the tserver fast path.
 //
 // Each loop of the server owns one shard of the key space: a key lives on
 // shard hash(key) % loops. A connection is served by the loop that accepted
@@ -26,23 +26,23 @@ import (
 	"time"
 
 	"github.com/gotevent/tevent"
-	"github.com/gotevent/tevent/tsocket"
+	"github.com/gotevent/tevent/tserver"
 )
 
 // sweepEvery is the period of the active expiry sweep (Redis: hz 10).
 const sweepEvery = 100 * time.Millisecond
 
 // Buffer limits per connection: room for large values and deep pipelines
-// (tsocket's defaults are 4 MiB).
+// (tserver's defaults are 4 MiB).
 const (
 	maxInbound = 64 << 20
 	maxOutput  = 64 << 20
 )
 
-// kvServer is the whole server: the tsocket server and one loopState per
+// kvServer is the whole server: the tserver server and one loopState per
 // loop.
 type kvServer struct {
-	srv      *tsocket.Server
+	srv      *tserver.Server
 	loops    []*loopState
 	seed     maphash.Seed
 	stopping atomic.Bool
@@ -52,7 +52,7 @@ type kvServer struct {
 // sweep timer. Only that loop's goroutine touches it.
 type loopState struct {
 	kv    *kvServer
-	loop  *tsocket.Loop
+	loop  *tserver.Loop
 	shard *shard
 	x     execCtx
 	args  [][]byte // parser scratch
@@ -66,12 +66,12 @@ type config struct {
 	backend string
 }
 
-// handler is the tsocket.EventHandler.
+// handler is the tserver.Handler.
 type handler struct{ kv *kvServer }
 
 func newKV(cfg config) (*kvServer, error) {
 	kv := &kvServer{seed: maphash.MakeSeed()}
-	srv, err := tsocket.NewServer(handler{kv}, &tsocket.ServerConfig{
+	srv, err := tserver.New(handler{kv}, &tserver.Config{
 		Loops:          max(cfg.loops, 1),
 		Backend:        cfg.backend,
 		MaxInbound:     maxInbound,
@@ -98,7 +98,7 @@ func (kv *kvServer) listen(addr string) (net.Addr, error) { return kv.srv.Listen
 // start starts the loops and, on each, its expiry sweep.
 func (kv *kvServer) start() error {
 	for _, ls := range kv.loops {
-		if err := ls.loop.Schedule(func(*tsocket.Loop) { ls.startSweep() }); err != nil {
+		if err := ls.loop.Schedule(func(*tserver.Loop) { ls.startSweep() }); err != nil {
 			return err
 		}
 	}
@@ -110,7 +110,7 @@ func (kv *kvServer) start() error {
 func (kv *kvServer) shutdown(deadline time.Time) {
 	kv.stopping.Store(true)
 	for _, ls := range kv.loops {
-		_ = ls.loop.Schedule(func(*tsocket.Loop) { ls.stopSweep() })
+		_ = ls.loop.Schedule(func(*tserver.Loop) { ls.stopSweep() })
 	}
 	kv.srv.Shutdown(deadline)
 }
@@ -191,12 +191,12 @@ type batch struct {
 	ops    []*op
 }
 
-func (h handler) OnOpen(c *tsocket.Conn) {}
+func (h handler) OnOpen(c *tserver.Conn) {}
 
-func (h handler) OnClose(c *tsocket.Conn, err error) { c.SetContext(nil) }
+func (h handler) OnClose(c *tserver.Conn, err error) { c.SetContext(nil) }
 
 // OnData parses and runs every complete command in in.
-func (h handler) OnData(c *tsocket.Conn, in []byte) int {
+func (h handler) OnData(c *tserver.Conn, in []byte) int {
 	kv := h.kv
 	ls := kv.loops[c.Loop().Index()]
 	cl, _ := c.Context().(*client)
@@ -258,7 +258,7 @@ func (ls *loopState) settle(cl *client, out []byte, mark int) []byte {
 	return out[:mark]
 }
 
-func (ls *loopState) getClient(c *tsocket.Conn, cl **client) *client {
+func (ls *loopState) getClient(c *tserver.Conn, cl **client) *client {
 	if *cl == nil {
 		*cl = &client{}
 		c.SetContext(*cl)
@@ -268,7 +268,7 @@ func (ls *loopState) getClient(c *tsocket.Conn, cl **client) *client {
 
 // dispatch runs or forwards one command and returns out with whatever
 // reply is ready now.
-func (ls *loopState) dispatch(c *tsocket.Conn, clp **client, args [][]byte, out []byte) []byte {
+func (ls *loopState) dispatch(c *tserver.Conn, clp **client, args [][]byte, out []byte) []byte {
 	mark := len(out)
 	cmd := lookupCommand(args[0])
 	switch {
@@ -459,7 +459,7 @@ const errShardGone = "ERR server shutting down"
 
 // sendBatches sends the ops gathered in this OnData to their loops; their
 // results come back through the connection's handle.
-func (ls *loopState) sendBatches(c *tsocket.Conn, cl *client) {
+func (ls *loopState) sendBatches(c *tserver.Conn, cl *client) {
 	h := c.Handle()
 	for t, b := range cl.batches {
 		if b == nil {
@@ -467,13 +467,13 @@ func (ls *loopState) sendBatches(c *tsocket.Conn, cl *client) {
 		}
 		cl.batches[t] = nil
 		target := ls.kv.loops[t]
-		err := target.loop.Schedule(func(*tsocket.Loop) {
+		err := target.loop.Schedule(func(*tserver.Loop) {
 			target.x = execCtx{s: target.shard, now: target.now()}
 			for _, o := range b.ops {
 				runOp(&target.x, o)
 			}
 			// An error means the connection closed: nobody waits for these.
-			_ = h.Do(func(c *tsocket.Conn) { ls.deliver(c, b) })
+			_ = h.Do(func(c *tserver.Conn) { ls.deliver(c, b) })
 		})
 		if err != nil {
 			for _, o := range b.ops {
@@ -486,7 +486,7 @@ func (ls *loopState) sendBatches(c *tsocket.Conn, cl *client) {
 
 // deliver merges a batch's results on the connection's loop and writes
 // the replies that are ready, in order.
-func (ls *loopState) deliver(c *tsocket.Conn, b *batch) {
+func (ls *loopState) deliver(c *tserver.Conn, b *batch) {
 	cl, _ := c.Context().(*client)
 	if cl == nil {
 		return

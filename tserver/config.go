@@ -1,0 +1,64 @@
+package tserver
+
+import (
+	"time"
+
+	"github.com/gotevent/tevent"
+)
+
+// Defaults of Config's limits.
+const (
+	// DefaultReadBufferSize is the size of each loop's shared read buffer.
+	DefaultReadBufferSize = 64 << 10
+	// DefaultMaxWriteBuffer is how many unsent bytes a connection may hold
+	// before it is closed with ErrWriteLimit (4 MiB).
+	DefaultMaxWriteBuffer = 4 << 20
+	// DefaultMaxInbound is how many received bytes a connection may hold
+	// unconsumed before it is closed with ErrInboundLimit (4 MiB).
+	DefaultMaxInbound = 4 << 20
+	// DefaultAcceptBackoff is how long a listener pauses after accept fails
+	// with EMFILE or ENFILE.
+	DefaultAcceptBackoff = 100 * time.Millisecond
+	// DefaultBacklog is the listen backlog.
+	DefaultBacklog = 4096
+)
+
+// Config configures New. The zero value (or nil) is one loop on
+// a default-backend context, no idle timeout, and the default limits.
+type Config struct {
+	// Loops is how many loops (tevent contexts, each driven by its own
+	// goroutine) the server spreads its connections over. 0 means 1.
+	// Ignored when Contexts is set.
+	Loops int
+	// Contexts, when set, are the loops: contexts the caller created and
+	// drives itself (LoopWait, LoopUntil) on one goroutine each. New
+	// must then be called on the goroutine driving Contexts[0] (or before
+	// any of them runs) and the server adds its events to them; Run and
+	// Wait only wait for the server to finish.
+	Contexts []*tevent.Context
+	// Backend is the tevent backend of the contexts the server creates
+	// (empty: the default).
+	Backend string
+	// ReadBufferSize is the size of each loop's shared read buffer
+	// (0: DefaultReadBufferSize).
+	ReadBufferSize int
+	// IdleTimeout closes a connection with ErrIdleTimeout when no byte was
+	// read or written for this long. 0 (the default) disables it. The
+	// check runs on one timer per loop, every IdleTimeout/8 or so, so a
+	// connection is closed between IdleTimeout and 9/8 of it.
+	IdleTimeout time.Duration
+	// MaxWriteBuffer is how many unsent bytes a connection may hold
+	// (0: DefaultMaxWriteBuffer; negative: unlimited).
+	MaxWriteBuffer int
+	// MaxInbound is how many received bytes a connection may hold
+	// unconsumed (0: DefaultMaxInbound; negative: unlimited).
+	MaxInbound int
+	// AcceptBackoff is the pause after EMFILE/ENFILE on accept
+	// (0: DefaultAcceptBackoff).
+	AcceptBackoff time.Duration
+	// Backlog is the listen backlog (0: DefaultBacklog).
+	Backlog int
+	// Delay keeps Nagle's algorithm on accepted TCP sockets; by default
+	// they get TCP_NODELAY.
+	Delay bool
+}

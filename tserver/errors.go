@@ -1,0 +1,26 @@
+package tserver
+
+import "errors"
+
+// Errors of the server fast path. Match them with errors.Is.
+var (
+	// ErrServerClosed is the close reason of connections closed by
+	// Server.Close or by a Shutdown deadline, and the error of calls on a
+	// server or loop that has shut down.
+	ErrServerClosed = errors.New("tserver: server closed")
+	// ErrConnClosed is returned by writes and closes on a connection that
+	// is closed or closing.
+	ErrConnClosed = errors.New("tserver: connection closed")
+	// ErrIdleTimeout is the close reason of a connection that read and
+	// wrote nothing for Config.IdleTimeout.
+	ErrIdleTimeout = errors.New("tserver: connection idle timeout")
+	// ErrWriteLimit is the close reason of a connection whose unsent
+	// output would exceed Config.MaxWriteBuffer (a peer that does
+	// not read).
+	ErrWriteLimit = errors.New("tserver: write buffer limit exceeded")
+	// ErrInboundLimit is the close reason of a connection holding more
+	// than Config.MaxInbound received bytes unconsumed.
+	ErrInboundLimit = errors.New("tserver: inbound buffer limit exceeded")
+	// ErrServerStarted is returned by calls that must come before Start.
+	ErrServerStarted = errors.New("tserver: server already started")
+)

@@ -1,0 +1,475 @@
+package tserver
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gotevent/tevent"
+	"github.com/gotevent/tevent/internal/sockets"
+	"golang.org/x/sys/unix"
+)
+
+// Loop is one of a server's event loops: a tevent context and the
+// connections it owns.
+type Loop struct {
+	srv   *Server
+	ev    *tevent.Context
+	scope *tevent.Scope // the server's events on ev
+	idx   int
+	h     Handler
+
+	proxy   *tevent.ThreadProxy
+	drainFn func(ev *tevent.Context)
+	fdFn    tevent.FDHandler
+
+	rbuf  []byte // shared read buffer
+	stage []byte // staged output of the connection in OnData
+	cur   *Conn  // the connection whose OnData runs
+
+	byFD  []*Conn // connections by descriptor number
+	free  *Conn   // recycled connections
+	slab  []Conn
+	bufs  []*connBufs // recycled buffers
+	all   connList    // every open connection, least recently active first
+	base  time.Time   // origin of Conn.last
+	idle  int64       // IdleTimeout in ns, 0: off
+	sweep *tevent.Timer
+
+	maxWrite, maxIn int
+	lastErr         error // close reason of the connection closed last
+
+	nconns   atomic.Int32 // open + handed-off connections
+	accepted atomic.Uint64
+
+	mu        sync.Mutex
+	inbox     []op
+	spare     []op
+	scheduled bool
+	gone      bool
+
+	shutting bool
+	force    *tevent.Timer
+	finished bool
+}
+
+type opKind uint8
+
+const (
+	opWrite opKind = iota
+	opClose
+	opCloseWrite
+	opDo
+	opAccept
+	opShutdown
+	opCheck
+	opLoopFn
+)
+
+// op is a call from another goroutine, run on the loop.
+type op struct {
+	kind     opKind
+	c        *Conn
+	gen      uint32
+	fd       int
+	b        []byte
+	fn       func(*Conn)
+	lfn      func(*Loop)
+	deadline time.Time
+}
+
+func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
+	l := &Loop{srv: s, ev: ev, idx: idx, h: s.h,
+		maxWrite: s.cfg.MaxWriteBuffer, maxIn: s.cfg.MaxInbound,
+		rbuf: make([]byte, s.cfg.ReadBufferSize)}
+	l.scope = ev.NewScope()
+	p, err := ev.NewThreadProxy()
+	if err != nil {
+		l.scope.Free()
+		return nil, err
+	}
+	l.proxy = p
+	// The fd table is sized to the descriptor limit up front: its pages
+	// are touched (and cost memory) only as descriptors are used, and it
+	// never grows by copying.
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur > 0 && rl.Cur <= 1<<20 {
+		l.byFD = make([]*Conn, rl.Cur)
+	}
+	l.drainFn = l.drain
+	l.fdFn = l.onFD
+	l.base = ev.Now()
+	if d := s.cfg.IdleTimeout; d > 0 {
+		l.idle = int64(d)
+		iv := d / 8
+		if iv < time.Millisecond {
+			iv = time.Millisecond
+		}
+		l.sweep = l.scope.AddTimer(ev.Now().Add(iv), func(ev *tevent.Context, te *tevent.Timer, now time.Time) {
+			l.sweepIdle(now)
+			te.Update(now.Add(iv))
+		})
+	}
+	return l, nil
+}
+
+// Context returns the loop's tevent context: add timers, proxies and
+// requests to it from its handlers.
+func (l *Loop) Context() *tevent.Context { return l.ev }
+
+// Index returns the loop's position in Server.Loops.
+func (l *Loop) Index() int { return l.idx }
+
+// Server returns the loop's server.
+func (l *Loop) Server() *Server { return l.srv }
+
+// Stats returns the loop's counters. Safe from any goroutine.
+func (l *Loop) Stats() Stats {
+	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load()}
+}
+
+// Schedule runs fn on the loop's goroutine (through the loop's thread
+// proxy). Safe from any goroutine; ErrServerClosed once the loop is gone.
+func (l *Loop) Schedule(fn func(l *Loop)) error {
+	if fn == nil {
+		panic("tserver: Loop.Schedule called with a nil function")
+	}
+	return l.post(op{kind: opLoopFn, lfn: fn})
+}
+
+// release frees the server's events on the loop.
+func (l *Loop) release() {
+	l.mu.Lock()
+	l.gone = true
+	l.inbox = nil
+	l.mu.Unlock()
+	l.proxy.Free()
+	l.scope.Free()
+}
+
+func (l *Loop) run() {
+	defer l.srv.wg.Done()
+	err := l.ev.LoopUntil(func() bool { return l.finished })
+	if err != nil {
+		l.srv.setErr(err)
+		if !l.finished {
+			// The loop broke: close what it holds and count it out.
+			l.forceAll(ErrServerClosed)
+			l.finish()
+		}
+	}
+	l.ev.Free()
+}
+
+// post queues o for the loop; one proxy call drains a burst.
+func (l *Loop) post(o op) error {
+	l.mu.Lock()
+	if l.gone {
+		l.mu.Unlock()
+		return ErrServerClosed
+	}
+	l.inbox = append(l.inbox, o)
+	need := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if need {
+		if err := l.proxy.Schedule(l.drainFn); err != nil {
+			return ErrServerClosed
+		}
+	}
+	return nil
+}
+
+func (l *Loop) drain(*tevent.Context) {
+	l.mu.Lock()
+	ops := l.inbox
+	l.inbox = l.spare[:0]
+	l.spare = nil
+	l.scheduled = false
+	l.mu.Unlock()
+	for i := range ops {
+		o := ops[i]
+		ops[i] = op{}
+		l.runOp(&o)
+	}
+	l.mu.Lock()
+	if l.spare == nil && !l.gone {
+		l.spare = ops[:0]
+	}
+	l.mu.Unlock()
+}
+
+func (l *Loop) runOp(o *op) {
+	switch o.kind {
+	case opAccept:
+		if l.shutting || l.finished {
+			unix.Close(o.fd)
+			l.nconns.Add(-1)
+			l.maybeFinish()
+			return
+		}
+		l.addConn(o.fd)
+	case opShutdown:
+		l.beginShutdown(o.deadline)
+	case opCheck:
+		l.maybeFinish()
+	case opLoopFn:
+		if !l.finished {
+			o.lfn(l)
+		}
+	default:
+		c := o.c
+		if c.gen.Load() != o.gen || c.state == stClosed {
+			return
+		}
+		switch o.kind {
+		case opWrite:
+			c.Write(o.b)
+		case opClose:
+			c.Close()
+		case opCloseWrite:
+			c.CloseWrite()
+		case opDo:
+			o.fn(c)
+		}
+	}
+}
+
+// acceptHandler makes the fd handler of a listener (one per listener).
+func (l *Loop) acceptHandler(ln *listener) tevent.FDHandler {
+	return func(ev *tevent.Context, fde *tevent.FD, fl tevent.FDFlags) {
+		l.acceptSome(ln)
+	}
+}
+
+// acceptSome accepts up to a batch of connections from ln.
+func (l *Loop) acceptSome(ln *listener) {
+	s := l.srv
+	for i := 0; i < 64 && ln.fde != nil; i++ {
+		fd, err := sockets.Accept(ln.fd)
+		if err == unix.EAGAIN {
+			return
+		}
+		if err != nil {
+			// EMFILE, ENFILE, ENOBUFS, ENOMEM and the unexpected: pause
+			// the listener instead of spinning on it.
+			l.pauseListener(ln)
+			return
+		}
+		ln.pause.Reset()
+		if ln.tcp && !s.cfg.Delay {
+			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		}
+		t := s.pick()
+		t.nconns.Add(1)
+		if t == l {
+			l.addConn(fd)
+		} else if t.post(op{kind: opAccept, fd: fd}) != nil {
+			unix.Close(fd)
+			t.nconns.Add(-1)
+		}
+	}
+}
+
+func (l *Loop) pauseListener(ln *listener) {
+	if ln.paused {
+		return
+	}
+	ln.paused = true
+	ln.fde.SetFlags(0)
+	ln.retry = l.scope.AddTimer(l.ev.Now().Add(ln.pause.Next()), func(ev *tevent.Context, te *tevent.Timer, now time.Time) {
+		ln.retry = nil
+		ln.paused = false
+		if ln.fde != nil {
+			ln.fde.SetFlags(tevent.FDRead)
+		}
+	})
+}
+
+// addConn sets a new connection up on the loop; nconns already counts it.
+func (l *Loop) addConn(fd int) {
+	fde, err := l.scope.AddFD(fd, tevent.FDRead, l.fdFn)
+	if err != nil {
+		unix.Close(fd)
+		l.nconns.Add(-1)
+		return
+	}
+	fde.SetAutoClose()
+	c := l.newConn()
+	c.fde = fde
+	c.fd = int32(fd)
+	c.state = stOpen
+	if fd >= len(l.byFD) {
+		n := 2 * len(l.byFD)
+		if n <= fd {
+			n = fd + 256
+		}
+		t := make([]*Conn, n)
+		copy(t, l.byFD)
+		l.byFD = t
+	}
+	l.byFD[fd] = c
+	c.last = l.clock()
+	l.all.pushBack(c)
+	l.accepted.Add(1)
+	l.h.OnOpen(c)
+}
+
+func (l *Loop) clock() int64 { return int64(l.ev.Now().Sub(l.base)) }
+
+func (l *Loop) newConn() *Conn {
+	c := l.free
+	if c != nil {
+		l.free = c.lnext
+		c.lnext = nil
+		return c
+	}
+	if len(l.slab) == 0 {
+		l.slab = make([]Conn, 64)
+	}
+	c = &l.slab[0]
+	l.slab = l.slab[1:]
+	c.loop = l
+	return c
+}
+
+func (l *Loop) putConn(c *Conn) {
+	c.lnext = l.free
+	l.free = c
+}
+
+func (l *Loop) getBufs() *connBufs {
+	if n := len(l.bufs); n > 0 {
+		b := l.bufs[n-1]
+		l.bufs[n-1] = nil
+		l.bufs = l.bufs[:n-1]
+		return b
+	}
+	return new(connBufs)
+}
+
+// putBufs keeps a few drained buffers for reuse; big ones are dropped.
+func (l *Loop) putBufs(b *connBufs) {
+	if cap(b.in) > 4*len(l.rbuf) {
+		b.in = nil
+	}
+	if cap(b.out) > 4*len(l.rbuf) {
+		b.out = nil
+	}
+	b.in, b.out = b.in[:0], b.out[:0]
+	if len(l.bufs) < 64 {
+		l.bufs = append(l.bufs, b)
+	}
+}
+
+// onFD is the one fd handler of every connection on the loop.
+func (l *Loop) onFD(ev *tevent.Context, fde *tevent.FD, fl tevent.FDFlags) {
+	c := l.byFD[fde.Fd()]
+	if fl&tevent.FDWrite != 0 {
+		c.flushOut()
+		if c.state == stClosed {
+			return
+		}
+	}
+	if fl&tevent.FDRead != 0 && c.state == stOpen {
+		c.readable()
+	}
+}
+
+func (l *Loop) sweepIdle(now time.Time) {
+	t := int64(now.Sub(l.base))
+	for {
+		c := l.all.head
+		if c == nil || c.last+l.idle > t {
+			return
+		}
+		c.Abort(ErrIdleTimeout)
+	}
+}
+
+func (l *Loop) beginShutdown(deadline time.Time) {
+	if l.finished {
+		return
+	}
+	force := deadline.IsZero() || !deadline.After(time.Now())
+	if l.idx == 0 {
+		l.srv.closeListeners()
+	}
+	if !l.shutting {
+		l.shutting = true
+		if !force {
+			for c := l.all.head; c != nil; {
+				next := c.lnext
+				c.Close()
+				c = next
+			}
+		}
+	}
+	if force {
+		l.forceAll(ErrServerClosed)
+	} else if l.force == nil {
+		l.force = l.scope.AddTimer(deadline, func(*tevent.Context, *tevent.Timer, time.Time) {
+			l.force = nil
+			l.forceAll(ErrServerClosed)
+			l.maybeFinish()
+		})
+	} else {
+		l.force.Update(deadline) // callers only move it earlier in practice
+	}
+	l.maybeFinish()
+}
+
+func (l *Loop) forceAll(err error) {
+	for l.all.head != nil {
+		l.all.head.Abort(err)
+	}
+}
+
+func (l *Loop) maybeFinish() {
+	if !l.shutting || l.finished || l.nconns.Load() != 0 || !l.srv.acceptClosed.Load() {
+		return
+	}
+	l.finish()
+}
+
+func (l *Loop) finish() {
+	l.finished = true
+	l.release()
+	l.srv.loopDone()
+}
+
+// connList is an intrusive list of connections, least recently active
+// first.
+type connList struct{ head, tail *Conn }
+
+func (q *connList) pushBack(c *Conn) {
+	c.lprev, c.lnext = q.tail, nil
+	if q.tail != nil {
+		q.tail.lnext = c
+	} else {
+		q.head = c
+	}
+	q.tail = c
+}
+
+func (q *connList) remove(c *Conn) {
+	if c.lprev != nil {
+		c.lprev.lnext = c.lnext
+	} else {
+		q.head = c.lnext
+	}
+	if c.lnext != nil {
+		c.lnext.lprev = c.lprev
+	} else {
+		q.tail = c.lprev
+	}
+	c.lprev, c.lnext = nil, nil
+}
+
+func (q *connList) moveBack(c *Conn) {
+	if q.tail == c {
+		return
+	}
+	q.remove(c)
+	q.pushBack(c)
+}

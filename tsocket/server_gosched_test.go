@@ -1,5 +1,0 @@
-package tsocket
-
-import "runtime"
-
-func runtimeGosched() { runtime.Gosched() }

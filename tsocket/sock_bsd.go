@@ -1,6 +1,0 @@
-//go:build darwin || freebsd
-
-package tsocket
-
-// fionread is FIONREAD, _IOR('f', 127, int).
-const fionread = 0x4004667f

@@ -1,6 +1,0 @@
-package tsocket
-
-import "golang.org/x/sys/unix"
-
-// fionread is FIONREAD (TIOCINQ on Linux).
-const fionread = unix.TIOCINQ
