@@ -321,3 +321,38 @@ func TestProxyCallsBufferBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestProxyCallBehindImmediateAllocs: a call queued behind an immediate
+// (the segment node path) allocates nothing once the loop is warm: the
+// nodes are reused.
+func TestProxyCallBehindImmediateAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts are checked in full runs")
+	}
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		tp, err := ev.NewThreadProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tp.Free()
+		im := ev.NewImmediate()
+		h := func(*Context, *Immediate) {}
+		fn := func(*Context) {}
+		turn := func() {
+			im.Schedule(h)
+			if err := tp.Schedule(fn); err != nil {
+				t.Fatal(err)
+			}
+			loopOnce(t, ev) // the immediate; the call joins behind it
+			im.Schedule(h)  // behind the call
+			loopOnce(t, ev) // the call
+			loopOnce(t, ev) // the immediate
+		}
+		for range 64 {
+			turn()
+		}
+		if n := testing.AllocsPerRun(1000, turn); n != 0 {
+			t.Errorf("call behind an immediate: %v allocations, want 0", n)
+		}
+	})
+}
