@@ -121,7 +121,7 @@ func New(opts ...Option) (*Context, error) {
 		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, c.backend, backends.Names())
 	}
 	ev := &Context{}
-	l := &loop{main: ev, backend: c.backend, log: c.log, poolSize: c.poolSize, auditStart: auditFirst}
+	l := &loop{main: ev, backend: c.backend, log: c.log, poolSize: c.poolSize, auditStart: auditFirst, waitTimeout: -1}
 	ev.loop = l
 	ev.Scope.init(ev)
 	b, err := backends.Open(c.backend, backends.Options{Runtime: c.runtimePoller, OnFallback: l.fellBack})
@@ -233,11 +233,12 @@ func (ev *Context) freeMain() {
 	l.inbox.mu.Unlock()
 	clear(l.local)
 	l.local, l.localPos = nil, 0
-	l.immHead, l.immTail = nil, nil
+	l.immHead, l.immTail, l.headCalls = nil, nil, 0
 	l.posts = postQueue{}
 	l.timers = timerHeap{}
 	l.fdTable, l.dirty = fdTable{}, nil
 	l.poller.Close()
+	l.dropFlow()
 	l.debugf(levelTrace, "tevent: context freed", "backend", l.backend)
 }
 

@@ -70,10 +70,13 @@
 // LoopOnce handles exactly one thing, in tevent's order of priority:
 //
 //  1. all pending signals;
-//  2. else one immediate (or one call that arrived through a proxy);
+//  2. else one immediate (calls that arrived through a proxy join the
+//     tail of the immediate queue at the start of a turn, and run one per
+//     turn like immediates);
 //  3. else one expired timer;
 //  4. else one ready fd event, after waiting in the kernel at most until
-//     the next timer is due.
+//     the next timer is due (or until the wait timeout set with
+//     SetWaitTimeout runs out: then ErrWouldBlock; 0 is polling mode).
 //
 // Many ready fds are harvested per kernel wait; each is re-checked before
 // its handler runs (a freed or re-flagged event does not fire), ready fds
@@ -94,8 +97,10 @@
 // the events are disabled: their Flags become 0. poll finds a closed
 // descriptor at once (POLLNVAL); epoll forgets it silently, so the loop
 // audits its registrations when it has been idle for a second, then less
-// and less often. A loop left with only disabled fd events returns an
-// error wrapping ErrNoEvents instead of waiting forever.
+// and less often. Disabled fd events (flags 0) are not pending work, as in
+// tevent 0.17.2: a loop left with only such events makes LoopOnce and
+// LoopUntil return ErrNoEvents instead of waiting forever, and LoopWait
+// return nil, as when nothing is left.
 //
 // # Sockets from Go's net package
 //
@@ -127,8 +132,9 @@
 //
 // Errors wrap the sentinels ErrFreed, ErrNesting, ErrConcurrentUse,
 // ErrUnknownBackend, ErrBadFD, ErrSignal, ErrProxyFreed, ErrTimeout,
-// ErrCancelled, ErrWrongContext, ErrNoEvents, ErrStopped, ErrUseRefused
-// and ErrNotFinished; match them with errors.Is. A panic in a Go function
+// ErrCancelled, ErrWrongContext, ErrNoEvents, ErrStopped, ErrUseRefused,
+// ErrNotFinished, ErrWouldBlock and ErrQueueState; match them with
+// errors.Is. A panic in a Go function
 // reaches the loop as a *PanicError (errors.As). A nil handler is a
 // programming error and panics when it is registered, never later inside
 // the loop.

@@ -43,9 +43,15 @@ var (
 	// has nothing that could ever fire: no fd, timer, signal or scheduled
 	// immediate events and no live thread proxies, or only fd events with
 	// flags 0 (disabled, or after an error report). LoopWait returns nil
-	// when nothing is left, and an error wrapping ErrNoEvents when only
-	// such fd events are. (C tevent would sleep 30 seconds.)
+	// in both cases, as tevent 0.17.2's tevent_loop_wait returns 0. (C's
+	// tevent_loop_once would sleep 30 seconds.)
 	ErrNoEvents = errors.New("tevent: no events to wait for")
+	// ErrWouldBlock is returned by LoopOnce when the wait timeout set with
+	// SetWaitTimeout ran out before anything was ready (at once in polling
+	// mode, SetWaitTimeout(0)), and in polling mode by LoopWait,
+	// LoopUntil, LoopContext and Req.Poll when nothing is ready: C's
+	// -1 with errno EAGAIN.
+	ErrWouldBlock = errors.New("tevent: nothing ready within the wait timeout")
 	// ErrStopped is returned by the loop function that Stop ended.
 	ErrStopped = errors.New("tevent: loop stopped")
 	// ErrUseRefused is returned by a loop function called through a
@@ -54,4 +60,7 @@ var (
 	// ErrNotFinished is returned by Result on a request that is still in
 	// progress.
 	ErrNotFinished = errors.New("tevent: request not finished")
+	// ErrQueueState is returned by QueueEntry.Untrigger when the entry's
+	// queue is running or the entry is not at its head.
+	ErrQueueState = errors.New("tevent: queue entry cannot be untriggered")
 )

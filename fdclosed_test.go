@@ -42,9 +42,10 @@ func regularFile(t *testing.T) int {
 }
 
 // expectNothingCanFire runs the loop until reported holds, then checks
-// that LoopWait says that nothing can fire (where nothing else could
-// change that: not on poll_mt, whose events other goroutines may change
-// while it waits).
+// that LoopOnce says that nothing can fire and that LoopWait returns nil,
+// as when nothing is left (tevent 0.17.2), where nothing else could change
+// that: not on poll_mt, whose events other goroutines may change while it
+// waits.
 func expectNothingCanFire(t *testing.T, ev *Context, reported func() bool) {
 	t.Helper()
 	if err := boundedLoop(t, "LoopUntil the reports", func() error { return ev.LoopUntil(reported) }); err != nil {
@@ -53,8 +54,11 @@ func expectNothingCanFire(t *testing.T, ev *Context, reported func() bool) {
 	if ev.loop.sharedChanges {
 		return
 	}
-	if err := boundedLoop(t, "LoopWait", ev.LoopWait); !errors.Is(err, ErrNoEvents) {
-		t.Fatalf("LoopWait: %v, want an error wrapping ErrNoEvents", err)
+	if err := boundedLoop(t, "LoopOnce", ev.LoopOnce); !errors.Is(err, ErrNoEvents) {
+		t.Fatalf("LoopOnce: %v, want ErrNoEvents", err)
+	}
+	if err := boundedLoop(t, "LoopWait", ev.LoopWait); err != nil {
+		t.Fatalf("LoopWait: %v, want nil (only fd events with flags 0 are left)", err)
 	}
 }
 
@@ -82,7 +86,7 @@ func TestFDRegularFileWatched(t *testing.T) {
 // TestFDRefusedByKernel: a regular file on a backend that cannot watch
 // one (epoll): AddFD succeeds, the handler gets one error report, the
 // event is disabled with Flags 0, and the next LoopOnce returns
-// ErrNoEvents instead of blocking; LoopWait an error wrapping it. Also
+// ErrNoEvents instead of blocking; LoopWait returns nil. Also
 // through a wrapper, whose hooks run around the report.
 func TestFDRefusedByKernel(t *testing.T) {
 	for _, wrapped := range []bool{false, true} {
@@ -127,8 +131,8 @@ func TestFDRefusedByKernel(t *testing.T) {
 				if err := boundedLoop(t, "second LoopOnce", ev.LoopOnce); !errors.Is(err, ErrNoEvents) {
 					t.Fatalf("second LoopOnce: %v, want ErrNoEvents", err)
 				}
-				if err := boundedLoop(t, "LoopWait", ev.LoopWait); !errors.Is(err, ErrNoEvents) {
-					t.Fatalf("LoopWait: %v, want an error wrapping ErrNoEvents", err)
+				if err := boundedLoop(t, "LoopWait", ev.LoopWait); err != nil {
+					t.Fatalf("LoopWait: %v, want nil (only fd events with flags 0 are left)", err)
 				}
 				if calls != 1 {
 					t.Fatalf("handler ran %d times, want once", calls)
@@ -143,8 +147,8 @@ func TestFDRefusedByKernel(t *testing.T) {
 }
 
 // TestFDClosedBehindLoop: an fd closed while its events are registered
-// gets one error report per event, then they are disabled (Flags 0) and
-// LoopWait returns an error wrapping ErrNoEvents, on every backend alike
+// gets one error report per event, then they are disabled (Flags 0),
+// LoopOnce returns ErrNoEvents and LoopWait nil, on every backend alike
 // (poll used to spin, epoll to wait forever). Two events on the number,
 // one of them write-only, one through a wrapper.
 func TestFDClosedBehindLoop(t *testing.T) {
@@ -257,8 +261,9 @@ func TestFDClosedWhileWaiting(t *testing.T) {
 }
 
 // TestFDOnlyDisabledEvents: when the only events left are fd events with
-// flags 0, LoopWait returns an error wrapping ErrNoEvents and LoopOnce
-// and LoopUntil return ErrNoEvents, instead of waiting forever; also when
+// flags 0, LoopWait returns nil as when nothing is left (tevent 0.17.2's
+// tevent_common_have_events ignores them) and LoopOnce and LoopUntil
+// return ErrNoEvents, instead of waiting forever; the events stay. Also when
 // the last handler disables its own event, when a timer runs first, and
 // through a wrapper. (poll_mt waits: another goroutine may change the
 // flags under its lock.)
@@ -282,8 +287,11 @@ func TestFDOnlyDisabledEvents(t *testing.T) {
 		if err := boundedLoop(t, "LoopUntil", func() error { return ev.LoopUntil(func() bool { return false }) }); !errors.Is(err, ErrNoEvents) {
 			t.Fatalf("LoopUntil: %v, want ErrNoEvents", err)
 		}
-		if err := boundedLoop(t, "LoopWait", ev.LoopWait); !errors.Is(err, ErrNoEvents) {
-			t.Fatalf("LoopWait: %v, want an error wrapping ErrNoEvents", err)
+		if err := boundedLoop(t, "LoopWait", ev.LoopWait); err != nil {
+			t.Fatalf("LoopWait: %v, want nil", err)
+		}
+		if f0.Freed() || f0.Flags() != 0 {
+			t.Fatalf("the flags-0 event after LoopWait: freed %v, flags %v; want it kept as it was", f0.Freed(), f0.Flags())
 		}
 		// A writable event through the wrapper that disables itself, after
 		// a timer has run.
@@ -292,8 +300,8 @@ func TestFDOnlyDisabledEvents(t *testing.T) {
 		if _, err := w.AddFD(p.fd[1], FDWrite, func(_ *Context, f *FD, _ FDFlags) { calls++; f.SetFlags(0) }); err != nil {
 			t.Fatal(err)
 		}
-		if err := boundedLoop(t, "LoopWait", w.LoopWait); !errors.Is(err, ErrNoEvents) {
-			t.Fatalf("LoopWait through the wrapper: %v, want an error wrapping ErrNoEvents", err)
+		if err := boundedLoop(t, "LoopWait", w.LoopWait); err != nil {
+			t.Fatalf("LoopWait through the wrapper: %v, want nil", err)
 		}
 		if !timerRan || calls != 1 {
 			t.Fatalf("timer ran %v, fd handler %d times", timerRan, calls)

@@ -16,6 +16,9 @@ type Immediate struct {
 	scheduled  bool
 	freed      bool
 	wrapped    bool // ctx is a wrapper: its hooks run around the handler
+	// calls > 0 marks the loop's own node for that many proxy calls
+	// (proxy.go's activateCalls); user immediates have 0.
+	calls int32
 }
 
 // NewImmediate creates an immediate event owned by s
@@ -70,6 +73,12 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 		ev.debugf(levelTrace, "tevent: schedule immediate event", "immediate", im)
 	}
 }
+
+// Reset cancels the immediate if it is scheduled and keeps it for later
+// use (tevent_reset_immediate): the same as Schedule(nil). It may be called
+// from the immediate's own handler, and on an immediate that is not
+// scheduled or is freed, where it does nothing.
+func (im *Immediate) Reset() { im.Schedule(nil) }
 
 // Context returns the context the immediate was created on (a wrapper, if
 // it was created through one).

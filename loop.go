@@ -42,7 +42,23 @@ type loop struct {
 	allowNesting bool
 	nestingHook  func(ev *Context, begin bool)
 	trace        func(TracePoint)
-	proxyTurn    bool // a proxy call goes before the next immediate
+	flow         func(flow CallFlow, req AnyReq, depth int) // SetCallDepthCallback
+	hooked       bool                                       // trace or flow is set: no fast path
+	// How long one loop turn may wait (SetWaitTimeout): negative for no
+	// bound, 0 for polling.
+	waitTimeout time.Duration
+
+	// Calls from other goroutines wait behind the immediates queued
+	// before they arrived: at the start of a loop turn the calls sent
+	// since are assigned to a segment node (Immediate.calls > 0) at the
+	// tail of the immediate queue (C's
+	// tevent_common_threaded_activate_immediate). assigned and consumed
+	// count inbox entries as inbox.sent does: those given to segments,
+	// and those run (or dropped).
+	segFree   *Immediate // spare segment nodes, linked by next
+	headCalls int32      // calls ahead of the whole immediate queue
+	assigned  uint64
+	consumed  uint64
 
 	// immediates, FIFO
 	immHead, immTail *Immediate
@@ -106,9 +122,12 @@ type loop struct {
 const cacheLinePad = 128
 
 // LoopOnce waits for and handles exactly one thing, in tevent's order of
-// priority: all pending signals, else one immediate (or one call from a
-// thread proxy), else one expired timer, else one ready fd event, waiting
-// for the kernel at most until the next timer is due.
+// priority: all pending signals, else one immediate (calls from thread
+// proxies join the tail of the immediate queue at the start of each turn,
+// and run one per LoopOnce like immediates), else one expired timer, else
+// one ready fd event, waiting for the kernel at most until the next timer
+// is due. With a wait timeout (SetWaitTimeout) it returns ErrWouldBlock
+// when that passes with nothing handled.
 func (ev *Context) LoopOnce() error {
 	l := ev.loop
 	if ev.freed {
@@ -132,13 +151,36 @@ func (ev *Context) LoopOnce() error {
 	// Deferred, so that a handler's panic (or a Go function's, re-raised
 	// on delivery) recovered by the caller leaves the loop usable.
 	defer l.endOnce()
-	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && l.localPos >= len(l.local) && !l.stopReq.Load() {
+	if l.immHead != nil && l.inbox.sent.Load() == l.consumed && !l.hooked && !l.sigPending.Load() && !l.stopReq.Load() {
 		// The common case of a busy loop, without the general path's
 		// calls: one immediate.
 		l.runImmediate()
 		return nil
 	}
 	return l.loopOnce()
+}
+
+// SetWaitTimeout bounds how long one LoopOnce waits for something to
+// happen (tevent_context_set_wait_timeout) and returns the previous bound.
+// With d 0 the loop polls: LoopOnce handles one thing if one is ready (a
+// pending signal, an immediate or proxy call, an expired timer, or an fd
+// found ready by a kernel wait that does not block) and otherwise returns
+// ErrWouldBlock at once; LoopWait, LoopUntil, LoopContext and Req.Poll
+// then return ErrWouldBlock too, as their C counterparts return -1 with
+// errno EAGAIN. With d > 0, LoopOnce returns ErrWouldBlock when d passes
+// with nothing handled, however soon the next timer is due; LoopWait,
+// LoopContext and Req.Poll go on waiting, and LoopUntil checks its
+// condition again, every d. A negative d, the default, waits as long as
+// needed. ErrNoEvents (nothing left that could ever fire) comes first.
+//
+// C differs in two ways: its default is 30 seconds, and a positive value
+// bounds only waits with no timer pending, after which tevent_loop_once
+// returns 0; C's UINT32_MAX (wait forever) is a negative d here.
+func (ev *Context) SetWaitTimeout(d time.Duration) time.Duration {
+	l := ev.loop
+	old := l.waitTimeout
+	l.waitTimeout = max(d, -1)
+	return old
 }
 
 // endOnce ends a LoopOnce entered without the owner recorded.
@@ -150,10 +192,13 @@ func (l *loop) endOnce() {
 // LoopWait runs the loop until the context has no fd, timer, signal or
 // scheduled immediate events and no live thread proxies, or an error
 // occurs. It returns nil when the context is freed by a handler, and
-// ErrStopped after Stop. When events are left but none of them can ever
-// fire (fd events whose flags are all 0, with nothing else that could
-// change them), it returns an error wrapping ErrNoEvents instead of
-// waiting forever.
+// ErrStopped after Stop. Fd events whose flags are 0 (disabled, or
+// disabled after an error report) do not count, as in tevent 0.17.2: a
+// loop left with only such events returns nil, as when nothing is left.
+// (On poll_mt, whose events other goroutines change while the loop waits,
+// they do count.) In polling mode (SetWaitTimeout(0)) it returns
+// ErrWouldBlock once nothing is ready; with a positive wait timeout it
+// goes on waiting, turn after turn, as tevent_loop_wait does.
 func (ev *Context) LoopWait() error {
 	return ev.enterLoop(true, nil, nil)
 }
@@ -161,7 +206,10 @@ func (ev *Context) LoopWait() error {
 // LoopUntil runs the loop until finished returns true (checked before each
 // turn), the context is freed, or an error occurs. It returns ErrNoEvents
 // if nothing is left that could make finished true, and ErrStopped after
-// Stop.
+// Stop. With a positive wait timeout (SetWaitTimeout) finished is checked
+// again after every wait that timed out, so a condition that becomes true
+// without an event (set by another goroutine) is seen within that time; in
+// polling mode it returns ErrWouldBlock once nothing is ready.
 func (ev *Context) LoopUntil(finished func() bool) error {
 	return ev.enterLoop(true, finished, nil)
 }
@@ -205,7 +253,10 @@ func (l *loop) run(finished func() bool) error {
 func (l *loop) loopWait() error {
 	for !l.freed {
 		if !l.hasEvents() {
-			return l.nothingCanFire()
+			if l.nFDEvents > 0 && l.log != nil {
+				l.debugf(levelWarning, "tevent: LoopWait out of events: only fd events with flags 0 are left", "fd_events", l.nFDEvents)
+			}
+			return nil
 		}
 		if err := l.loopOnce(); err != nil {
 			if err == ErrNoEvents {
@@ -213,24 +264,21 @@ func (l *loop) loopWait() error {
 				// since: they were dropped. Look again.
 				continue
 			}
+			if err == ErrWouldBlock && l.waitTimeout > 0 {
+				continue // a tick of the wait timeout: wait on
+			}
 			return err
 		}
 	}
 	return nil
 }
 
-// nothingCanFire is LoopWait's result when hasEvents is false: nil if
-// nothing is left, an error if events are left that cannot fire.
-func (l *loop) nothingCanFire() error {
-	if l.nFDEvents == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %d fd events are left, none waiting for anything (flags 0, or disabled after an error) and nothing else could change that", ErrNoEvents, l.nFDEvents)
-}
-
 func (l *loop) loopUntil(finished func() bool) error {
 	for !l.freed && !finished() {
 		if err := l.loopOnce(); err != nil {
+			if err == ErrWouldBlock && l.waitTimeout > 0 {
+				continue // a tick: look at finished again
+			}
 			return err
 		}
 	}
@@ -300,27 +348,36 @@ func (ev *Context) nested(wait bool, finished func() bool) error {
 func (l *loop) hasEvents() bool {
 	return l.immHead != nil || l.timers.live > 0 || l.nFDActive > 0 || len(l.reports) > 0 ||
 		(l.sig != nil && l.sig.n > 0) || l.proxies.Load() > 0 ||
-		l.inbox.queued.Load() > 0 || l.localPos < len(l.local) ||
+		l.inbox.sent.Load() != l.consumed ||
 		(l.sharedChanges && l.nFDEvents > 0) || l.stopReq.Load() || l.freeReq.Load() || l.ctxStop.Load()
 }
 
 func (l *loop) loopOnce() error {
-	if l.trace == nil {
+	if !l.hooked {
 		return l.runOne()
 	}
-	l.trace(TraceBeforeLoopOnce)
-	if l.freed {
-		return nil
+	if l.trace != nil {
+		l.trace(TraceBeforeLoopOnce)
+		if l.freed {
+			return nil
+		}
 	}
 	err := l.runOne()
 	if !l.freed && l.trace != nil {
 		l.trace(TraceAfterLoopOnce)
 	}
+	if !l.freed && l.flow != nil {
+		// A new event, and its requests, start at depth 0 (C does this
+		// after each tevent_loop_once).
+		l.flow(FlowReset, nil, 0)
+	}
 	return err
 }
 
-// runOne handles exactly one thing, waiting as long as needed.
+// runOne handles exactly one thing, waiting as long as needed (or as the
+// wait timeout allows).
 func (l *loop) runOne() error {
+	deadline := int64(-1) // when the wait timeout runs out, once computed
 	for {
 		if l.freeReq.Load() {
 			l.main.Free()
@@ -349,25 +406,26 @@ func (l *loop) runOne() error {
 				return nil
 			}
 		}
-		proxies := l.localPos < len(l.local) || l.inbox.queued.Load() != 0
-		if l.immHead != nil && !(proxies && l.proxyTurn) {
-			// Immediates and proxy calls take turns: a self-rescheduling
-			// immediate cannot starve calls from other goroutines.
-			l.runImmediate()
-			if proxies {
-				l.proxyTurn = true
-			}
-			return nil
+		if sent := l.inbox.sent.Load(); sent != l.assigned {
+			// Calls from other goroutines join the tail of the immediate
+			// queue, behind the immediates already queued.
+			l.activateCalls(sent)
 		}
-		if proxies && l.runProxyCall() {
-			if l.proxyTurn {
-				l.proxyTurn = false
+		if l.headCalls > 0 {
+			if l.runHeadCall() {
+				return nil
 			}
-			return nil
+			continue // a free, or a dropped call: look again
 		}
-		if l.immHead != nil {
-			l.runImmediate()
-			return nil
+		if im := l.immHead; im != nil {
+			if im.calls == 0 {
+				l.runImmediate()
+				return nil
+			}
+			if l.runSegment(im) {
+				return nil
+			}
+			continue
 		}
 		if l.timers.live > 0 && l.runTimer() {
 			return nil
@@ -381,7 +439,17 @@ func (l *loop) runOne() error {
 		if !l.hasEvents() {
 			return ErrNoEvents
 		}
-		if err := l.wait(); err != nil {
+		limit := time.Duration(-1)
+		if l.waitTimeout >= 0 {
+			now := monoNow()
+			if deadline < 0 {
+				deadline = now + int64(l.waitTimeout)
+			} else if now >= deadline {
+				return ErrWouldBlock
+			}
+			limit = time.Duration(deadline - now)
+		}
+		if err := l.wait(limit); err != nil {
 			return err
 		}
 		if l.freed {
@@ -391,8 +459,9 @@ func (l *loop) runOne() error {
 }
 
 // wait applies pending fd changes and waits in the kernel until an fd is
-// ready, the next timer is due, or another goroutine wakes the loop.
-func (l *loop) wait() error {
+// ready, the next timer is due, limit passes (unless it is negative), or
+// another goroutine wakes the loop.
+func (l *loop) wait(limit time.Duration) error {
 	// A new turn: readiness reported from here on is for registrations
 	// made before this point.
 	l.waits++
@@ -408,11 +477,14 @@ func (l *loop) wait() error {
 		l.now, l.nowValid = monoNow(), true
 		timeout = time.Duration(max(top.when-l.now, 0))
 	}
+	if limit >= 0 && (timeout < 0 || timeout > limit) {
+		timeout = limit
+	}
 	if l.auditClosed && l.poller.Registered() > 0 {
 		timeout = l.auditTimeout(timeout)
 	}
 	l.poller.BeginWait()
-	if l.inbox.queued.Load() != 0 || l.sigPending.Load() || l.stopReq.Load() || l.freeReq.Load() || l.ctxStop.Load() {
+	if l.inbox.sent.Load() != l.assigned || l.sigPending.Load() || l.stopReq.Load() || l.freeReq.Load() || l.ctxStop.Load() {
 		timeout = 0
 	}
 	if l.trace != nil {

@@ -49,20 +49,6 @@ func (r *Req[T]) Profile() *ReqProfile {
 	return nil
 }
 
-// parentProfile finds the profile of the request whose scope s is (or is
-// under), if that request is profiled.
-func parentProfile(s *Scope) *ReqProfile {
-	for sc := s; sc != nil; sc = sc.link.owner {
-		if sc.req != nil {
-			if x := sc.req.ext(); x != nil {
-				return x.profile
-			}
-			return nil
-		}
-	}
-	return nil
-}
-
 func (p *ReqProfile) newSub(r AnyReq) *ReqProfile {
 	sub := &ReqProfile{Name: fmt.Sprintf("%T", r), Start: time.Now(), State: ReqInProgress}
 	p.Subs = append(p.Subs, sub)

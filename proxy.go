@@ -10,10 +10,13 @@ import (
 
 // ThreadProxy lets any goroutine schedule calls onto a context's loop
 // (tevent_thread_proxy / tevent_threaded_context). Calls run on the loop's
-// goroutine as immediate-priority work, one per LoopOnce, in the order each
-// sending goroutine made them; they take turns with immediates, so a busy
-// chain of immediates cannot starve them. A live proxy is an event source:
-// it keeps LoopWait running.
+// goroutine as immediates, one per LoopOnce, in the order each sending
+// goroutine made them. As tevent_threaded_schedule_immediate's do, they
+// join the tail of the immediate queue at the start of a loop turn,
+// behind the immediates already queued; an immediate a call schedules
+// runs after the calls that arrived with it. So a chain of immediates
+// that reschedule themselves cannot starve the calls. A live proxy is an
+// event source: it keeps LoopWait running.
 //
 // Tevent's "ownership hand-over" of the data a call works on is, with Go
 // closures, this: fn captures variables, not values. Whatever fn reads or
@@ -42,7 +45,9 @@ type proxyInbox struct {
 	mu     sync.Mutex
 	calls  []proxyCall
 	closed bool
-	queued atomic.Int32   // len(calls), readable without mu
+	// sent counts the entries ever appended to calls (written under mu,
+	// readable without it): the loop compares it with its own counts.
+	sent   atomic.Uint64
 	poller *poller.Poller // the loop's, here so producers read no loop line
 }
 
@@ -86,7 +91,7 @@ func (tp *ThreadProxy) Schedule(fn func(ev *Context)) error {
 		return ErrProxyFreed
 	}
 	in.calls = append(in.calls, proxyCall{tp: tp, fn: fn})
-	in.queued.Store(int32(len(in.calls)))
+	in.sent.Store(in.sent.Load() + 1)
 	in.poller.Wake()
 	in.mu.Unlock()
 	return nil
@@ -108,7 +113,7 @@ func (tp *ThreadProxy) Free() {
 	if !in.closed {
 		// Unlinking it from its scope is the loop's work: hand it over.
 		in.calls = append(in.calls, proxyCall{item: tp})
-		in.queued.Store(int32(len(in.calls)))
+		in.sent.Store(in.sent.Load() + 1)
 		in.poller.Wake()
 	}
 	in.mu.Unlock()
@@ -148,7 +153,7 @@ func (l *loop) handOverNow(item owned) {
 		return
 	}
 	in.calls = append(in.calls, proxyCall{item: item})
-	in.queued.Store(int32(len(in.calls)))
+	in.sent.Store(in.sent.Load() + 1)
 	in.poller.Wake()
 	in.mu.Unlock()
 	if l.log != nil {
@@ -172,39 +177,88 @@ func (l *loop) mustBeLoopGoroutine(what string) {
 	}
 }
 
-// runProxyCall runs one queued call, taking a new batch from the inbox
-// when the local one is used up. It reports whether a call ran. Frees
-// handed over by other goroutines are done on the way and do not count.
-func (l *loop) runProxyCall() bool {
-	for {
-		if l.localPos >= len(l.local) {
-			if l.inbox.queued.Load() == 0 {
-				return false
-			}
-			in := &l.inbox
-			old := l.local
-			clear(old)
-			in.mu.Lock()
-			l.local = in.calls
-			in.calls = old[:0]
-			in.queued.Store(0)
-			in.mu.Unlock()
-			l.localPos = 0
-			continue
-		}
-		c := l.local[l.localPos]
-		l.local[l.localPos] = proxyCall{}
-		l.localPos++
-		if c.fn == nil {
-			l.freeHandedOver(c.item)
-			continue
-		}
-		if c.tp.freed.Load() {
-			continue
-		}
-		c.fn(c.tp.ctx)
-		return true
+// activateCalls puts the calls sent since the last loop turn started at
+// the tail of the immediate queue, behind the immediates already there
+// (C's tevent_common_threaded_activate_immediate, at the start of a loop
+// turn). Only the count moves: the calls stay in the inbox until they are
+// needed, and are then taken a whole batch at a time (takeCalls). On an
+// empty immediate queue they go to headCalls, the calls ahead of every
+// immediate; else the segment node at the tail (a new one if the tail is
+// an immediate) stands for that many more calls.
+func (l *loop) activateCalls(sent uint64) {
+	n := int32(sent - l.assigned)
+	l.assigned = sent
+	t := l.immTail
+	if t == nil {
+		l.headCalls += n
+		return
 	}
+	if t.calls > 0 {
+		t.calls += n
+		return
+	}
+	seg := l.segFree
+	if seg != nil {
+		l.segFree = seg.next
+		seg.next = nil
+	} else {
+		seg = &Immediate{l: l}
+	}
+	seg.calls = n
+	seg.scheduled = true
+	seg.prev = t
+	t.next = seg
+	l.immTail = seg
+}
+
+// runHeadCall runs the next of the calls ahead of the immediate queue. It
+// reports whether a call ran (or the loop was freed): frees handed over
+// by other goroutines and calls of freed proxies do not count.
+func (l *loop) runHeadCall() bool {
+	l.headCalls--
+	return l.runCall()
+}
+
+// runSegment runs the next call of seg, the segment at the head of the
+// immediate queue, as runHeadCall does.
+func (l *loop) runSegment(seg *Immediate) bool {
+	if seg.calls--; seg.calls == 0 {
+		// Unlinked before the call runs: an immediate it schedules
+		// goes behind the calls still queued.
+		l.unlinkImmediate(seg)
+		seg.next = l.segFree
+		l.segFree = seg
+	}
+	return l.runCall()
+}
+
+// runCall runs the next call taken from the inbox, one per loop turn as
+// C runs one threaded immediate; see runHeadCall.
+func (l *loop) runCall() bool {
+	if l.localPos == len(l.local) {
+		// Take the inbox's calls: the next one is among them.
+		in := &l.inbox
+		old := l.local[:0]
+		in.mu.Lock()
+		l.local = in.calls
+		in.calls = old
+		in.mu.Unlock()
+		l.localPos = 0
+	}
+	i := l.localPos
+	c := l.local[i]
+	l.local[i] = proxyCall{}
+	l.localPos = i + 1
+	l.consumed++
+	if c.fn == nil {
+		l.freeHandedOver(c.item)
+		return l.freed
+	}
+	if c.tp.freed.Load() {
+		return false
+	}
+	c.fn(c.tp.ctx)
+	return true
 }
 
 // freeHandedOver frees item on the loop: a handle another goroutine freed.

@@ -85,8 +85,26 @@ func (q *Queue) Name() string { return q.name }
 // called. A request that is no longer in progress (or was created on a
 // freed scope), or a freed queue, gets an entry that is not in any queue.
 func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
+	return q.add(req, trigger, false, "Queue.Add")
+}
+
+// AddOptimizeEmpty is Add, except that when the queue is running and empty
+// and req has no callback yet, trigger is called at once, from inside
+// AddOptimizeEmpty, instead of on a later loop turn
+// (tevent_queue_add_optimize_empty): a write queue whose writes usually
+// find it empty saves a loop turn each. The entry is in the queue while
+// trigger runs, so what trigger adds to the queue waits behind it. If
+// trigger finished req, its entry has already left the queue when
+// AddOptimizeEmpty returns: the caller returns req.Post(ev), as after any
+// request finished before its creator returned. Untrigger cannot be used
+// with such an entry (trigger has no entry to pass it).
+func (q *Queue) AddOptimizeEmpty(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
+	return q.add(req, trigger, true, "Queue.AddOptimizeEmpty")
+}
+
+func (q *Queue) add(req AnyReq, trigger func(req AnyReq), direct bool, what string) *QueueEntry {
 	if req == nil {
-		panic("tevent: Queue.Add called with a nil request")
+		panic("tevent: " + what + " called with a nil request")
 	}
 	e := &QueueEntry{req: req, trigger: trigger, triggered: trigger == nil}
 	b := req.base()
@@ -94,8 +112,9 @@ func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
 		return e
 	}
 	if q.ev != nil {
-		b.sameLoopOrPanic("Queue.Add", q.ev)
+		b.sameLoopOrPanic(what, q.ev)
 	}
+	direct = direct && q.length == 0 && q.running && trigger != nil && !req.hasCallback()
 	e.q = q
 	e.prev = q.tail
 	if q.tail != nil {
@@ -109,6 +128,16 @@ func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
 	e.reqNext = x.entries
 	x.entries = e
 	q.traceEntry(e, EventAttach)
+	if fn := b.flowFn(); fn != nil {
+		fn(FlowQueueEnter, req, int(b.depth))
+		if e.q != q {
+			return e // the callback freed the entry, its request or the queue
+		}
+	}
+	if direct {
+		q.trigger(e)
+		return e
+	}
 	q.kick()
 	return e
 }
@@ -127,12 +156,47 @@ func (q *Queue) runHead(*Context, *Immediate) {
 	if !q.running || e == nil || e.triggered {
 		return
 	}
+	q.trigger(e)
+}
+
+// trigger calls the trigger of e, the head entry.
+func (q *Queue) trigger(e *QueueEntry) {
 	e.triggered = true
 	q.traceEntry(e, EventBeforeHandler)
 	if e.q != q || q.freed || q.ev.loop.freed {
 		return // the trace callback freed the entry, its request or the queue
 	}
-	e.trigger(e.req)
+	b := e.req.base()
+	if fn := b.flowFn(); fn != nil {
+		fn(FlowQueueTrigger, e.req, int(b.depth))
+		if e.q != q || q.freed || q.ev.loop.freed {
+			return // the call-depth callback freed it
+		}
+	}
+	if e.trigger != nil { // nil: a blocker, untriggered
+		e.trigger(e.req)
+	}
+}
+
+// Untrigger re-arms the entry at the head of a stopped queue
+// (tevent_queue_entry_untrigger): a trigger that finds its request must
+// stay queued without running yet calls Stop and then Untrigger, and the
+// entry's trigger is called again after Start. It returns an error
+// wrapping ErrQueueState, changing nothing, when the queue is running or
+// the entry is not at its head (where C aborts), and ErrFreed when the
+// entry is in no queue.
+func (e *QueueEntry) Untrigger() error {
+	q := e.q
+	switch {
+	case q == nil:
+		return fmt.Errorf("%w: Untrigger of a queue entry that is in no queue (its request finished, or it or its queue was freed)", ErrFreed)
+	case q.running:
+		return fmt.Errorf("%w: Untrigger of an entry of queue %q, which is running: call Stop first", ErrQueueState, q.name)
+	case q.head != e:
+		return fmt.Errorf("%w: Untrigger of an entry that is not at the head of queue %q", ErrQueueState, q.name)
+	}
+	e.triggered = false
+	return nil
 }
 
 // Start lets a stopped queue trigger its entries again
@@ -226,8 +290,11 @@ func (e *QueueEntry) remove() {
 	e.prev, e.next = nil, nil
 	q.length--
 	q.traceEntry(e, EventDetach)
-
 	b := e.req.base()
+	if fn := b.flowFn(); fn != nil {
+		fn(FlowQueueLeave, e.req, int(b.depth))
+	}
+
 	for p := &b.ext().entries; *p != nil; p = &(*p).reqNext {
 		if *p == e {
 			*p = e.reqNext

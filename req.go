@@ -69,6 +69,7 @@ type AnyReq interface {
 
 	base() *reqBase
 	deliver(pq *postQueue) bool
+	hasCallback() bool
 }
 
 // reqState is a ReqState stored in a byte, to keep requests small.
@@ -108,6 +109,10 @@ type reqBase struct {
 	deferPost bool // Post came before the request finished
 	posted    bool // waiting in a context's post queue
 	notified  bool // the callback has been called
+
+	// depth is the call depth (SetCallDepthCallback): the parent
+	// request's plus one, 0 for a request not created under another.
+	depth uint16
 }
 
 // reqExtra holds the parts of a request that most requests never use.
@@ -121,6 +126,7 @@ type reqExtra struct {
 
 	cancelFn  any // func(*Req[T]) bool
 	cleanupFn any // func(*Req[T], ReqState)
+	printFn   any // func(*Req[T]) string
 
 	postEv  *Context    // the context a deferring Post was given, if not the request's own
 	timer   *Timer      // end time (SetEndtime)
@@ -221,13 +227,34 @@ func NewReq[T any](o Owner) *Req[T] {
 		return r
 	}
 	s.adopt(&r.link, r)
-	if p := parentProfile(s); p != nil {
-		r.extra().profile = p.newSub(r)
+	if p := parentReq(s); p != nil {
+		if x := p.ext(); x != nil && x.profile != nil {
+			r.extra().profile = x.profile.newSub(r)
+		}
+		r.depth = p.depth
+		if r.depth < maxCallDepth {
+			r.depth++
+		}
+	}
+	if flowLoops.Load() != 0 {
+		tellFlow(FlowCreate, r, &r.reqBase, int(r.depth))
 	}
 	return r
 }
 
+// parentReq finds the request whose scope s is (or is under), if any.
+func parentReq(s *Scope) *reqBase {
+	for sc := s; sc != nil; sc = sc.link.owner {
+		if sc.req != nil {
+			return sc.req
+		}
+	}
+	return nil
+}
+
 func (r *Req[T]) base() *reqBase { return &r.reqBase }
+
+func (r *Req[T]) hasCallback() bool { return r.callback != nil }
 
 // Scope returns the request's own scope: sub-events and sub-requests
 // created on it live until the request's result is received (Result) or
@@ -309,6 +336,11 @@ func (r *Req[T]) finish(state reqState) {
 		if r.state != state {
 			return // received or freed by its cleanup function
 		}
+	} else if flowLoops.Load() != 0 {
+		tellFlow(FlowCleanup, r, &r.reqBase, int(r.depth))
+		if r.state != state {
+			return // received or freed by the callback
+		}
 	}
 	if r.deferPost {
 		r.deferPost = false
@@ -317,6 +349,49 @@ func (r *Req[T]) finish(state reqState) {
 	}
 	if r.callback != nil && !r.notified {
 		r.notified = true
+		if flowLoops.Load() != 0 {
+			r.notifyFlow()
+		}
+		r.callback(r)
+	}
+}
+
+// notifyFlow tells the call-depth callback that the request calls back:
+// at the caller's depth, one less than the request's.
+func (r *Req[T]) notifyFlow() {
+	tellFlow(FlowNotify, r, &r.reqBase, max(int(r.depth)-1, 0))
+}
+
+// Notify calls the request's callback now, while the request stays in
+// progress (tevent_req_notify_callback): how an implementation hands its
+// caller an interim result, as Samba's smb2cli_notify, smb2cli_read and
+// tldap do. The callback sees IsInProgress true (Result would return
+// ErrNotFinished), so the interim result travels some other way, such as
+// a field the caller reads; the callback runs again, once, when the
+// request finishes. After Post on the request in progress
+// (tevent_req_defer_callback) the callback runs on a later loop turn
+// instead, and that deferral is used up, as in C: later callbacks,
+// including the final one, run directly. Without a callback, Notify does
+// nothing. Notify on a request that finished panics, like Done; on one
+// that timed out or was freed, or was created on a freed scope, it does
+// nothing.
+func (r *Req[T]) Notify() {
+	if r.state != stInProgress {
+		r.finishAgain("Notify")
+		return
+	}
+	if r.orphan {
+		return
+	}
+	if r.deferPost {
+		r.deferPost = false
+		r.schedule(r.postCtx())
+		return
+	}
+	if r.callback != nil {
+		if flowLoops.Load() != 0 {
+			r.notifyFlow()
+		}
 		r.callback(r)
 	}
 }
@@ -355,7 +430,19 @@ func (b *reqBase) detach() {
 // per state and only for states after the one it was set in.
 func (r *Req[T]) cleanup() {
 	x := r.ext()
-	if x == nil || x.cleanupFn == nil || x.cleanedAt >= r.state {
+	if x == nil || x.cleanupFn != nil && x.cleanedAt >= r.state {
+		return
+	}
+	if fn := r.flowFn(); fn != nil {
+		// Told every time without a cleanup function, once per state
+		// with one, as tevent_req_cleanup does.
+		state := r.state
+		fn(FlowCleanup, r, int(r.depth))
+		if r.state != state {
+			return // the callback received or freed the request
+		}
+	}
+	if x.cleanupFn == nil {
 		return
 	}
 	x.cleanedAt = r.state
@@ -412,9 +499,20 @@ func (r *Req[T]) deliver(pq *postQueue) bool {
 	if pq.count > 0 {
 		pq.im.Schedule(pq.run)
 	}
-	if !r.notified && r.callback != nil && r.state.finished() {
+	if r.notified || r.callback == nil {
+		return true
+	}
+	if r.state.finished() {
 		r.notified = true
+		if flowLoops.Load() != 0 {
+			r.notifyFlow()
+		}
 		r.callback(r)
+	} else if r.state == stInProgress {
+		if flowLoops.Load() != 0 {
+			r.notifyFlow()
+		}
+		r.callback(r) // a Notify deferred by Post
 	}
 	return true
 }
@@ -456,8 +554,13 @@ func (r *Req[T]) receive() {
 	r.posted = false // its entry in the post queue is skipped
 	if x := r.ext(); x != nil {
 		r.receiveExtra(x)
-	} else if r.errOrExtra != nil {
-		r.errOrExtra = nil
+	} else {
+		if r.errOrExtra != nil {
+			r.errOrExtra = nil
+		}
+		if flowLoops.Load() != 0 {
+			tellFlow(FlowCleanup, r, &r.reqBase, int(r.depth))
+		}
 	}
 	// Let go of what the request referred to; most of it is usually nil.
 	var zero T
@@ -482,6 +585,7 @@ func (r *Req[T]) receiveExtra(x *reqExtra) {
 	x.postEv = nil
 	x.cancelFn = nil
 	x.cleanupFn = nil
+	x.printFn = nil
 }
 
 // Free frees the request without receiving it: its callback will not be
@@ -505,7 +609,8 @@ func (r *Req[T]) freeOwned() {
 
 // Poll runs ev's loop until the request is no longer in progress
 // (tevent_req_poll). It returns the first loop error, such as
-// ErrNoEvents when nothing is left that could finish the request. A nil
+// ErrNoEvents when nothing is left that could finish the request, or
+// ErrWouldBlock in polling mode (SetWaitTimeout(0)) when nothing is ready. A nil
 // ev means the request's own context. A request finished before Post
 // (or by a Go job) has its callback delivered on a later loop turn: Poll
 // returns once the request is finished, which may be one turn before its
@@ -519,6 +624,9 @@ func (r *Req[T]) Poll(ev *Context) error {
 	}
 	for r.state == stInProgress {
 		if err := ev.LoopOnce(); err != nil {
+			if err == ErrWouldBlock && ev.loop.waitTimeout > 0 {
+				continue // a tick of the wait timeout: tevent_req_poll goes on
+			}
 			return err
 		}
 	}
@@ -585,6 +693,12 @@ func (r *Req[T]) SetCancelFn(fn func(r *Req[T]) bool) {
 // the cancel function and returns what it returns. A request without one,
 // or no longer in progress, cannot be cancelled: Cancel returns false.
 func (r *Req[T]) Cancel() bool {
+	if r.state == stReceived {
+		return false
+	}
+	if fn := r.flowFn(); fn != nil {
+		fn(FlowCancel, r, int(r.depth))
+	}
 	if r.state != stInProgress {
 		return false
 	}
@@ -616,9 +730,35 @@ func (r *Req[T]) SetCleanupFn(fn func(r *Req[T], state ReqState)) {
 	x.cleanedAt = r.state
 }
 
-// String describes the request for debugging (tevent_req_print): its
-// result type, address, state and error.
+// SetPrintFn sets the function String calls to describe the request
+// (tevent_req_set_print_fn); nil restores DefaultString. Like C's, it is
+// dropped when the request is received or freed.
+func (r *Req[T]) SetPrintFn(fn func(r *Req[T]) string) {
+	if r.state == stReceived {
+		return
+	}
+	if fn == nil {
+		if x := r.ext(); x != nil {
+			x.printFn = nil
+		}
+		return
+	}
+	r.extra().printFn = fn
+}
+
+// String describes the request for debugging (tevent_req_print): with
+// the function set by SetPrintFn, if any, else with DefaultString.
 func (r *Req[T]) String() string {
+	if x := r.ext(); x != nil && x.printFn != nil {
+		return x.printFn.(func(*Req[T]) string)(r)
+	}
+	return r.DefaultString()
+}
+
+// DefaultString is String without a print function
+// (tevent_req_default_print): the request's result type, address, state
+// and error, for a print function to build on.
+func (r *Req[T]) DefaultString() string {
 	s := fmt.Sprintf("tevent.Req[%v](%p) state=%v", reflect.TypeFor[T](), r, ReqState(r.state))
 	if err := r.errv(); err != nil {
 		s += fmt.Sprintf(" err=%q", err.Error())

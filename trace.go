@@ -37,7 +37,11 @@ func (p TracePoint) String() string {
 // SetTraceCallback sets fn to be called at each TracePoint; nil resets it
 // (tevent_set_trace_callback). The poll_mt pattern uses it to release a
 // lock around the kernel wait.
-func (ev *Context) SetTraceCallback(fn func(TracePoint)) { ev.loop.trace = fn }
+func (ev *Context) SetTraceCallback(fn func(TracePoint)) {
+	l := ev.loop
+	l.trace = fn
+	l.hooked = l.trace != nil || l.flow != nil
+}
 
 // TraceCallback returns the current trace callback, so that a component
 // can chain to the one it replaces (tevent_get_trace_callback).
