@@ -124,7 +124,7 @@ func New(opts ...Option) (*Context, error) {
 	l := &loop{main: ev, backend: c.backend, log: c.log, poolSize: c.poolSize, auditStart: auditFirst, waitTimeout: -1}
 	ev.loop = l
 	ev.Scope.init(ev)
-	b, err := backends.Open(c.backend, backends.Options{Runtime: c.runtimePoller, OnFallback: l.fellBack})
+	b, err := backends.Open(c.backend, backends.Options{Runtime: c.runtimePoller, OnFallback: l.fellBack, OnUnavailable: l.unavailable})
 	if err != nil {
 		return nil, fmt.Errorf("tevent: creating %s backend: %w", c.backend, err)
 	}
@@ -153,6 +153,12 @@ func (l *loop) fellBack(cause, err error) {
 		return
 	}
 	l.debugf(levelWarning, "tevent: epoll failed, falling back to poll", "error", cause)
+}
+
+// unavailable is told that the backend asked for cannot run on this system
+// and which one runs in its place: said once, when the context is made.
+func (l *loop) unavailable(name, instead string, cause error) {
+	l.debugf(levelWarning, "tevent: backend unavailable on this system, using another in its place", "backend", name, "instead", instead, "error", cause)
 }
 
 // Backend returns the name of the backend in use. A "standard" context

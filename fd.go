@@ -473,6 +473,14 @@ func (l *loop) dispatchFD() bool {
 		if st == nil || st.gen != uint32(e.Token>>32) || len(st.events) == 0 {
 			continue // stale: the number's registration changed since
 		}
+		if e.Ready&poller.ReadyFailed != 0 {
+			// A change the backend deferred was refused (io_uring): as
+			// if Add or Modify had returned the error. (The Delete that
+			// disables the events costs the backend nothing: it holds no
+			// registration for the number any more.)
+			l.controlFailed(st, l.poller.Failure(e.Token))
+			return l.dispatchFD()
+		}
 		if e.Ready&poller.ReadyInvalid != 0 {
 			l.closedBehind(st, nil)
 			return l.dispatchFD()

@@ -65,6 +65,23 @@
 // registration is gone either way. Wait returns only ErrFatal errors. The
 // errno is wrapped as well, so errors.Is(err, unix.EPERM) works.
 //
+// Deferred changes. A backend that declares CapDeferredChanges (io_uring)
+// may queue Add and Modify and return nil: the change reaches the kernel
+// with the next Wait (or sooner, when its queue is full), in the same
+// system call as the wait. The errors such a change meets in the kernel
+// come back later: the backend retries what the contract lets it handle
+// itself (a registration that is already there is taken over, a
+// registration that is gone is made again, as the core would), and
+// reports the rest in a later harvest as an Event with the token of the
+// registration and ReadyFailed alone, once; the registration is then gone.
+// Failure gives the error, wrapping ErrBadFD, ErrRefused or ErrFatal and
+// the errno. What must stay synchronous stays so: Add and Modify of a
+// negative number return ErrBadFD, Modify of a number the backend does not
+// hold returns ErrNotRegistered, a Modify that changes nothing (the core's
+// audit) goes to the kernel at once and returns its error, and Delete is
+// never deferred: the core deletes before a descriptor is closed, while
+// the number still names the file.
+//
 // Capabilities. Caps declares what a backend can do beyond the minimum;
 // the core asks for capabilities, never for backend names. Caps is read
 // once, when the Poller is made: a backend declares what holds for its
@@ -111,6 +128,10 @@ const (
 	// ReadyInvalid: the number is not an open descriptor (POLLNVAL): it
 	// was closed behind the loop's back.
 	ReadyInvalid
+	// ReadyFailed: a change queued by Add or Modify was refused by the
+	// kernel (backends with CapDeferredChanges only); the registration
+	// is gone, and Failure says why. Reported alone, once.
+	ReadyFailed
 )
 
 // Token identifies one registration. It is opaque to backends.
@@ -140,6 +161,11 @@ const (
 	// the wait on every change; backend calls still happen only on the
 	// loop goroutine, so the backend itself needs no locking.
 	CapSharedChanges
+	// CapDeferredChanges: Add and Modify may be queued and reach the
+	// kernel with the next Wait; a refusal is reported later, as
+	// ReadyFailed (see "Deferred changes" in the package documentation).
+	// Such a backend implements Failer.
+	CapDeferredChanges
 )
 
 // Backend is one kernel readiness API. Its contract is this package's
@@ -152,6 +178,13 @@ type Backend interface {
 	Wake() error
 	Close() error
 	Caps() Caps
+}
+
+// Failer is implemented by backends with CapDeferredChanges.
+type Failer interface {
+	// Failure returns why the change reported with tok and ReadyFailed
+	// in the last harvest was refused; nil for a token not so reported.
+	Failure(tok Token) error
 }
 
 // Errors a Backend returns, wrapped together with the errno.
@@ -197,12 +230,13 @@ const (
 // Poller is a Backend plus what every backend shares. Its methods follow
 // the Backend's goroutine rules.
 type Poller struct {
-	b     Backend
-	caps  Caps
-	regs  int    // registrations the backend holds
-	isReg []bool // isReg[fd]: fd is counted in regs
-	ch    chan struct{}
-	timer *time.Timer
+	b      Backend
+	failer Failer // b, if it defers changes
+	caps   Caps
+	regs   int    // registrations the backend holds
+	isReg  []bool // isReg[fd]: fd is counted in regs
+	ch     chan struct{}
+	timer  *time.Timer
 	// state is written by Wake on other goroutines: on a line of its own,
 	// so that they do not steal the line of the fields above.
 	_     [128]byte
@@ -214,7 +248,20 @@ type Poller struct {
 func New(b Backend) *Poller {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &Poller{b: b, caps: b.Caps(), ch: make(chan struct{}, 1), timer: t}
+	p := &Poller{b: b, caps: b.Caps(), ch: make(chan struct{}, 1), timer: t}
+	if f, ok := b.(Failer); ok && p.caps&CapDeferredChanges != 0 {
+		p.failer = f
+	}
+	return p
+}
+
+// Failure returns why the change reported with tok and ReadyFailed in
+// the last harvest was refused (see Failer); nil if none was.
+func (p *Poller) Failure(tok Token) error {
+	if p.failer == nil {
+		return nil
+	}
+	return p.failer.Failure(tok)
 }
 
 // Backend returns the wrapped backend.

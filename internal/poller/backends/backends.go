@@ -16,6 +16,10 @@ type Options struct {
 	// OnFallback is told when the standard backend falls back to poll:
 	// why, and why the fallback failed if it did.
 	OnFallback func(cause, err error)
+	// OnUnavailable is told when the backend asked for cannot run on
+	// this system and another one was opened in its place (io_uring
+	// without a usable io_uring: epoll): which, and why.
+	OnUnavailable func(name, instead string, cause error)
 }
 
 type entry struct {

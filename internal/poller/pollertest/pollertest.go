@@ -116,6 +116,10 @@ var tests = []struct {
 	{"DeleteClosedBehindBack", testDeleteClosedBehindBack},
 	{"ReportsClosed", testReportsClosed},
 	{"CloseWithRegistrations", testCloseWithRegistrations},
+	{"AddDeleteBeforeWait", testAddDeleteBeforeWait},
+	{"ManyChangesOneTurn", testManyChangesOneTurn},
+	{"ChangesWhileWaitArmed", testChangesWhileWaitArmed},
+	{"RefusedAmongAccepted", testRefusedAmongAccepted},
 }
 
 // harness is one subtest's backend and descriptors.
@@ -241,8 +245,41 @@ func (h *harness) wait(evs []poller.Event, ms int) []poller.Event {
 		if !h.known[ev.Token] {
 			h.t.Fatalf("Wait reported token %#x, never registered (ready %v)", ev.Token, ev.Ready)
 		}
+		if ev.Ready&poller.ReadyFailed != 0 {
+			h.checkFailed(ev)
+		}
 	}
 	return evs[:n]
+}
+
+// checkFailed checks a ReadyFailed event: only from a backend that defers
+// changes, alone, and with a reason.
+func (h *harness) checkFailed(ev poller.Event) {
+	h.t.Helper()
+	if h.b.Caps()&poller.CapDeferredChanges == 0 {
+		h.t.Fatalf("token %#x reported ReadyFailed by a backend without CapDeferredChanges", ev.Token)
+	}
+	if ev.Ready != poller.ReadyFailed {
+		h.t.Errorf("token %#x: ReadyFailed with other bits: %v", ev.Token, ev.Ready)
+	}
+	f, ok := h.b.(poller.Failer)
+	if !ok {
+		h.t.Fatalf("a backend with CapDeferredChanges does not implement poller.Failer")
+	}
+	if f.Failure(ev.Token) == nil {
+		h.t.Errorf("token %#x reported ReadyFailed, but Failure gives no reason", ev.Token)
+	}
+}
+
+// refusedLater checks a deferred refusal of tok: reported once with
+// ReadyFailed, its Failure wrapping want, never again after.
+func (h *harness) refusedLater(tok poller.Token, want error) {
+	h.t.Helper()
+	h.until(tok, has(poller.ReadyFailed), nil)
+	if err := h.b.(poller.Failer).Failure(tok); !errors.Is(err, want) {
+		h.t.Errorf("Failure(%#x) = %v, want an error wrapping %v", tok, err, want)
+	}
+	h.absent(tok, "a refusal reported already")
 }
 
 // guard runs call (a Wait) on the calling goroutine. If it has not
@@ -876,8 +913,12 @@ func testAddClosedFD(h *harness) {
 		}
 		return
 	}
+	if h.b.Caps()&poller.CapDeferredChanges != 0 {
+		h.refusedLater(tok, poller.ErrBadFD)
+		return
+	}
 	if h.b.Caps()&poller.CapReportsClosed == 0 {
-		h.t.Fatal("Add of a closed descriptor succeeded, and the backend does not declare CapReportsClosed")
+		h.t.Fatal("Add of a closed descriptor succeeded, and the backend declares neither CapReportsClosed nor CapDeferredChanges")
 	}
 	h.until(tok, has(poller.ReadyInvalid), nil)
 	h.delete(a)
@@ -900,6 +941,13 @@ func testRegularFile(h *harness) {
 	tok := h.token()
 	err = h.b.Add(fd, tok, poller.Readable|poller.Writable)
 	if h.b.Caps()&poller.CapRegularFiles == 0 {
+		if err == nil && h.b.Caps()&poller.CapDeferredChanges != 0 {
+			h.refusedLater(tok, poller.ErrRefused)
+			if err := h.b.Modify(fd, h.token(), poller.Readable); !errors.Is(err, poller.ErrNotRegistered) {
+				h.t.Errorf("Modify after a refusal: %v, want ErrNotRegistered", err)
+			}
+			return
+		}
 		if !errors.Is(err, poller.ErrRefused) {
 			h.t.Fatalf("Add of a regular file without CapRegularFiles: %v, want ErrRefused", err)
 		}
@@ -954,6 +1002,114 @@ func testCloseWithRegistrations(h *harness) {
 	if err := h.b.Close(); err != nil {
 		h.t.Fatalf("Close: %v", err)
 	}
+}
+
+// testAddDeleteBeforeWait: a registration deleted before any wait saw it
+// is never reported, whatever the backend did with the Add meanwhile.
+func testAddDeleteBeforeWait(h *harness) {
+	h.idle()
+	a, b := h.pair()
+	tok := h.token()
+	h.write(b)
+	h.add(a, tok, poller.Readable)
+	h.delete(a)
+	h.absent(tok, "added and deleted before a wait")
+	tok2 := h.token()
+	h.add(a, tok2, poller.Readable)
+	h.until(tok2, has(poller.ReadyRead), h.never(tok, "deleted registration"))
+}
+
+// testManyChangesOneTurn makes more changes between two waits than a
+// batching backend queues at once (io_uring: 128): none is lost.
+func testManyChangesOneTurn(h *harness) {
+	const n = 200
+	toks := make([]poller.Token, n)
+	for i := range toks {
+		a, b := h.pair()
+		toks[i] = h.token()
+		h.write(b)
+		h.add(a, h.token(), poller.Writable)
+		h.modify(a, toks[i], poller.Readable)
+	}
+	evs := make([]poller.Event, 2*n)
+	seen := map[poller.Token]bool{}
+	deadline := time.Now().Add(liveness)
+	for len(seen) < n {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d of %d registrations reported", len(seen), n)
+		}
+		for _, ev := range h.wait(evs, 20) {
+			if ev.Ready&poller.ReadyRead == 0 || ev.Ready&poller.ReadyWrite != 0 {
+				h.t.Fatalf("token %#x: %v, want read readiness only (the modified interest)", ev.Token, ev.Ready)
+			}
+			seen[ev.Token] = true
+		}
+	}
+	for _, tok := range toks {
+		if !seen[tok] {
+			h.t.Errorf("token %#x never reported", tok)
+		}
+	}
+}
+
+// testChangesWhileWaitArmed changes registrations after a wait that
+// timed out (a backend may keep its kernel wait armed across Waits): the
+// next Wait reports the new state, never the old.
+func testChangesWhileWaitArmed(h *harness) {
+	a, b := h.pair()
+	tok1, tok2 := h.token(), h.token()
+	h.add(a, tok1, poller.Readable)
+	for range 2 {
+		if got := h.wait(make([]poller.Event, 8), 1); len(got) != 0 {
+			h.t.Fatalf("nothing ready, harvested %v", got)
+		}
+	}
+	h.modify(a, tok2, poller.Readable)
+	h.write(b)
+	h.until(tok2, has(poller.ReadyRead), h.never(tok1, "stale token after Modify"))
+	h.drain(a)
+	h.absent(tok2, "after draining")
+	// Readiness that comes and goes between two Waits (a handler read
+	// it) is not reported by the second.
+	if got := h.wait(make([]poller.Event, 8), 1); len(got) != 0 {
+		h.t.Fatalf("nothing ready, harvested %v", got)
+	}
+	h.write(b)
+	h.drain(a)
+	h.absent(tok2, "data written and read between two waits")
+}
+
+// testRefusedAmongAccepted: one change the kernel refuses among several
+// it accepts does not hold the others back.
+func testRefusedAmongAccepted(h *harness) {
+	a, b := h.pair()
+	c, d := h.pair()
+	tokA, tokC, tokBad := h.token(), h.token(), h.token()
+	h.write(b)
+	h.write(d)
+	h.add(a, tokA, poller.Readable)
+	closed, _ := h.pair()
+	h.close(closed)
+	err := h.b.Add(closed, tokBad, poller.Readable)
+	if err != nil && !errors.Is(err, poller.ErrBadFD) {
+		h.t.Fatalf("Add of a closed descriptor: %v, want ErrBadFD or a deferred refusal", err)
+	}
+	h.add(c, tokC, poller.Readable)
+	seen := map[poller.Token]bool{}
+	evs := make([]poller.Event, 16)
+	deadline := time.Now().Add(liveness)
+	for !seen[tokA] || !seen[tokC] {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("reported %v; want both accepted registrations", seen)
+		}
+		for _, ev := range h.wait(evs, 20) {
+			seen[ev.Token] = true
+		}
+	}
+	if err == nil && h.b.Caps()&poller.CapDeferredChanges != 0 && !seen[tokBad] {
+		h.until(tokBad, has(poller.ReadyFailed), nil)
+	}
+	h.delete(closed)
 }
 
 // countFDs lists the process's open descriptors, where the system shows

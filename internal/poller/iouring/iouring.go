@@ -1,0 +1,637 @@
+//go:build linux
+
+// Package iouring is the io_uring backend (see package poller for the
+// contract it implements). Readiness is still an epoll set, so level
+// triggering, what a close does to a registration, and the rotation of
+// ready descriptors are epoll's; what changes is how the loop talks to
+// it. The set is waited on through an io_uring with IORING_OP_EPOLL_WAIT
+// (Linux 6.15), and the registrations a loop turn changes go to the
+// kernel as IORING_OP_EPOLL_CTL entries in the same io_uring_enter as the
+// wait: a turn that changes k registrations costs one system call where
+// epoll needs 1 + k. Changes are therefore deferred (poller's
+// CapDeferredChanges): a refusal comes back with a later harvest as
+// ReadyFailed, and Failure says why.
+//
+// The ring: 128 submission entries and 256 completion entries, set up
+// with IORING_SETUP_SUBMIT_ALL (a refused entry does not stop the ones
+// after it) and IORING_SETUP_NO_SQARRAY, nothing else. No SQPOLL thread.
+// No IORING_SETUP_SINGLE_ISSUER, DEFER_TASKRUN or COOP_TASKRUN: the loop
+// goroutine may run on a different OS thread every turn (the core does
+// not lock it to one), and SINGLE_ISSUER fails submissions from any
+// thread but the first with EEXIST, DEFER_TASKRUN requires SINGLE_ISSUER,
+// and COOP_TASKRUN would leave the completion of a wait armed from one
+// thread until that thread's next system call, which may not come while
+// it sleeps in the Go scheduler. Without them the kernel completes a
+// wait by interrupting the thread that armed it, wherever it is.
+//
+// The wait: at most one IORING_OP_EPOLL_WAIT is in flight. A Wait arms
+// one, submits it with the queued changes in one non-blocking
+// io_uring_enter (a raw system call: it does not block), and, if nothing
+// was ready and the Wait may block, blocks in io_uring_enter for its
+// completion with the timeout as IORING_ENTER_EXT_ARG. A wait still
+// armed when its Wait times out stays armed for the next one. A wait that
+// completes between two Waits (while the loop runs handlers) is dropped
+// and a new one submitted: its readiness may have gone stale since, and
+// a harvest is never older than the Wait that returns it.
+//
+// Wake-ups: an eventfd in the epoll set, as in the epoll backend; a Wake
+// from any goroutine is one write(2), and completes the armed wait. No
+// IORING_OP_MSG_RING: the waking goroutine has no ring of its own, and
+// submitting to the loop's ring would need a lock on its submission
+// queue.
+//
+// Memory the kernel reads or writes after a call returns (the harvest
+// buffer of an armed wait) lives in an anonymous mapping, off the Go
+// heap, as does what it reads during one (the changes' epoll_event, the
+// timeout). Close cancels an armed wait and waits for its completion
+// before it unmaps it.
+//
+// Delete is not deferred: it is a direct epoll_ctl(2), after any queued
+// change was submitted, because the core deletes a registration right
+// before its descriptor is closed. A change the kernel hands to a worker
+// thread (an epoll_ctl that could not take a lock without blocking) is
+// waited for before the call that submitted it returns, so changes take
+// effect in the order they were made.
+//
+// New fails with an error wrapping ErrUnavailable when the kernel has no
+// usable io_uring: io_uring_setup refused (EPERM from a seccomp filter or
+// kernel.io_uring_disabled, ENOSYS), or an opcode missing.
+package iouring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/gotevent/tevent/internal/poller"
+	"github.com/gotevent/tevent/internal/wakefd"
+	"golang.org/x/sys/unix"
+)
+
+// ErrUnavailable: this kernel, or this process's sandbox, gives no
+// usable io_uring; the error also says why.
+var ErrUnavailable = errors.New("io_uring unavailable")
+
+const (
+	sqEntries  = 128 // submission entries: changes batched per io_uring_enter, plus the wait
+	maxHarvest = 256 // the most events one wait reports (the core asks for 256)
+
+	waitUD   = 1 << 63 // user_data of the EPOLL_WAIT
+	cancelUD = 1 << 62 // user_data of the cancel of Close
+	// EPOLL_CTL entries carry their submission slot as user_data.
+
+	wakeToken = ^poller.Token(0) // the eventfd's registration; the core never makes it
+
+	// settleTimeout bounds the wait for changes handed to a kernel
+	// worker, and for the cancel of Close: they take microseconds, and a
+	// kernel that does not answer at all is a broken backend.
+	settleTimeout = 10 * time.Second
+)
+
+type reg struct {
+	tok poller.Token
+	in  poller.Interest // 0: no registration held
+}
+
+type failure struct {
+	fd  int
+	tok poller.Token
+	err error
+}
+
+// Backend is an io_uring backend.
+type Backend struct {
+	r    *ring
+	epfd int
+	wake *wakefd.WakeFD
+
+	mem     []byte            // anonymous mapping: what the kernel reads and writes
+	harvest []unix.EpollEvent // the armed wait's output (maxHarvest)
+	ctlEvs  []unix.EpollEvent // the epoll_event of the EPOLL_CTL in each submission slot
+	ctlFD   []int32           // its descriptor
+	ctlOp   []uint8           // its operation
+	arg     *getEventsArg
+	ts      *unix.Timespec
+
+	waitFlags uintptr // flags of a blocking io_uring_enter
+	armed     bool    // an EPOLL_WAIT is in flight
+	ready     int     // events of a completed wait waiting in harvest
+	pending   int     // EPOLL_CTL entries queued or in flight, not completed
+	fatal     error   // a failure seen outside Wait, returned by the next one
+
+	regs     []reg     // what the backend holds, by descriptor, with queued changes applied
+	failed   []failure // refused changes not yet reported
+	reported []failure // refused changes reported by the last harvest
+}
+
+// New creates an io_uring backend, or fails with an error wrapping
+// ErrUnavailable if the kernel gives no usable io_uring.
+func New() (*Backend, error) {
+	r, err := newRing(sqEntries)
+	if err != nil {
+		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+			return nil, err // out of descriptors: not a matter of io_uring
+		}
+		return nil, fmt.Errorf("%w: %w%s", ErrUnavailable, err, disabledNote(err))
+	}
+	if err := r.supports(map[uint8]string{
+		opEpollCtl: "IORING_OP_EPOLL_CTL", opEpollWait: "IORING_OP_EPOLL_WAIT", opAsyncCancel: "IORING_OP_ASYNC_CANCEL",
+	}); err != nil {
+		r.close()
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	b := &Backend{r: r, epfd: -1}
+	if err := b.init(); err != nil {
+		b.closeAll(true)
+		return nil, err
+	}
+	return b, nil
+}
+
+// disabledNote adds the kernel.io_uring_disabled setting to a refusal
+// with EPERM, where it is often the reason.
+func disabledNote(err error) string {
+	if !errors.Is(err, unix.EPERM) {
+		return ""
+	}
+	v, rerr := os.ReadFile("/proc/sys/kernel/io_uring_disabled")
+	if rerr != nil {
+		return " (a seccomp filter, or kernel.io_uring_disabled)"
+	}
+	return fmt.Sprintf(" (kernel.io_uring_disabled = %s, or a seccomp filter)", strings.TrimSpace(string(v)))
+}
+
+func (b *Backend) init() error {
+	var err error
+	if b.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fmt.Errorf("epoll_create1: %w", err)
+	}
+	if b.wake, err = wakefd.New(); err != nil {
+		return fmt.Errorf("wake-up descriptor: %w", err)
+	}
+	ev := epollEvent(wakeToken, unix.EPOLLIN)
+	if err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, b.wake.ReadFD(), &ev); err != nil {
+		return fmt.Errorf("epoll_ctl(wake-up descriptor): %w", err)
+	}
+
+	// The kernel-visible memory: harvest, changes, wait argument, timeout.
+	evSize := int(unsafe.Sizeof(unix.EpollEvent{}))
+	sq := int(b.r.sqSize)
+	harvestOff := 0
+	ctlOff := align8(harvestOff + maxHarvest*evSize)
+	argOff := align8(ctlOff + sq*evSize)
+	tsOff := align8(argOff + int(unsafe.Sizeof(getEventsArg{})))
+	size := tsOff + int(unsafe.Sizeof(unix.Timespec{}))
+	if b.mem, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE); err != nil {
+		return fmt.Errorf("mmap: %w", err)
+	}
+	b.harvest = unsafe.Slice((*unix.EpollEvent)(unsafe.Pointer(&b.mem[harvestOff])), maxHarvest)
+	b.ctlEvs = unsafe.Slice((*unix.EpollEvent)(unsafe.Pointer(&b.mem[ctlOff])), sq)
+	b.arg = (*getEventsArg)(unsafe.Pointer(&b.mem[argOff]))
+	b.ts = (*unix.Timespec)(unsafe.Pointer(&b.mem[tsOff]))
+	b.ctlFD = make([]int32, sq)
+	b.ctlOp = make([]uint8, sq)
+
+	b.waitFlags = enterGetEvents | enterExtArg
+	if b.r.features&featNoIOWait != 0 {
+		// Waiting for readiness is not waiting for I/O: do not count it
+		// as iowait (epoll_wait does not).
+		b.waitFlags |= enterNoIOWait
+	}
+	return nil
+}
+
+func align8(n int) int { return (n + 7) &^ 7 }
+
+func epollEvent(tok poller.Token, bits uint32) unix.EpollEvent {
+	return unix.EpollEvent{Events: bits, Fd: int32(uint32(tok)), Pad: int32(uint32(tok >> 32))}
+}
+
+func tokenOf(e *unix.EpollEvent) poller.Token {
+	return poller.Token(uint32(e.Fd)) | poller.Token(uint32(e.Pad))<<32
+}
+
+// Caps implements poller.Backend: epoll's (no regular files, closes not
+// reported), and changes are deferred.
+func (b *Backend) Caps() poller.Caps { return poller.CapDeferredChanges }
+
+func (b *Backend) setReg(fd int, r reg) {
+	for fd >= len(b.regs) {
+		b.regs = append(b.regs, make([]reg, len(b.regs)+64)...)
+	}
+	b.regs[fd] = r
+}
+
+func (b *Backend) held(fd int) bool { return fd >= 0 && fd < len(b.regs) && b.regs[fd].in != 0 }
+
+// Add implements poller.Backend: the change is queued.
+func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
+	if fd < 0 {
+		return ctlError("EPOLL_CTL_ADD", unix.EBADF)
+	}
+	b.setReg(fd, reg{tok, in})
+	return b.queue(unix.EPOLL_CTL_ADD, fd, tok, in)
+}
+
+// Modify implements poller.Backend: the change is queued, unless it
+// changes nothing.
+func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
+	if fd < 0 {
+		return ctlError("EPOLL_CTL_MOD", unix.EBADF)
+	}
+	if !b.held(fd) {
+		return ctlError("EPOLL_CTL_MOD", unix.ENOENT)
+	}
+	if b.regs[fd] != (reg{tok, in}) {
+		b.regs[fd] = reg{tok, in}
+		return b.queue(unix.EPOLL_CTL_MOD, fd, tok, in)
+	}
+	// A change of nothing: the core asking whether the registration is
+	// still there (its audit). The answer is wanted now.
+	if err := b.flush(); err != nil {
+		return err
+	}
+	if !b.held(fd) { // a queued change of it was just refused
+		b.forget(fd)
+		return ctlError("EPOLL_CTL_MOD", unix.ENOENT)
+	}
+	ev := epollEvent(tok, poller.PollBits(in))
+	err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	if err != nil {
+		b.regs[fd] = reg{}
+	}
+	return ctlError("EPOLL_CTL_MOD", err)
+}
+
+// forget drops the refusals of fd not yet reported: the caller reports
+// fd's state itself.
+func (b *Backend) forget(fd int) {
+	if len(b.failed) == 0 {
+		return
+	}
+	out := b.failed[:0]
+	for _, f := range b.failed {
+		if f.fd != fd {
+			out = append(out, f)
+		}
+	}
+	clear(b.failed[len(out):])
+	b.failed = out
+}
+
+// Delete implements poller.Backend: at once, after whatever is queued.
+func (b *Backend) Delete(fd int) error {
+	defer b.forget(fd) // a refusal not yet reported concerns what is deleted
+	if !b.held(fd) {
+		return nil // never held, or refused: the kernel holds nothing
+	}
+	if b.r.unsubmitted() > 0 || b.pending > 0 {
+		// A change of fd may be queued: it must not reach the kernel
+		// after the delete.
+		if err := b.flush(); err != nil {
+			return err
+		}
+		if !b.held(fd) {
+			return nil
+		}
+	}
+	b.regs[fd] = reg{}
+	var ev unix.EpollEvent
+	err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_DEL, fd, &ev)
+	if err == unix.ENOENT || err == unix.EBADF {
+		return nil // closed already: the kernel forgot it
+	}
+	return ctlError("EPOLL_CTL_DEL", err)
+}
+
+// ctlError maps an epoll_ctl errno onto the contract's errors.
+func ctlError(op string, err error) error {
+	switch err {
+	case nil:
+		return nil
+	case unix.EBADF:
+		return fmt.Errorf("%s: %w: %w", op, poller.ErrBadFD, err)
+	case unix.EPERM:
+		return fmt.Errorf("%s: %w (epoll cannot watch regular files or directories): %w", op, poller.ErrRefused, err)
+	case unix.ENOENT:
+		return fmt.Errorf("%s: %w: %w", op, poller.ErrNotRegistered, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, poller.ErrFatal, err)
+}
+
+func opName(op uint8) string {
+	if op == unix.EPOLL_CTL_ADD {
+		return "EPOLL_CTL_ADD"
+	}
+	return "EPOLL_CTL_MOD"
+}
+
+// queue writes an EPOLL_CTL entry, submitting what is queued first if
+// the submission queue is full (one entry is kept for the wait).
+func (b *Backend) queue(op int, fd int, tok poller.Token, in poller.Interest) error {
+	if b.r.free() < 2 {
+		if err := b.flush(); err != nil {
+			return err
+		}
+	}
+	slot := b.r.sqTail & b.r.sqMask
+	ev := &b.ctlEvs[slot]
+	*ev = epollEvent(tok, poller.PollBits(in))
+	b.ctlFD[slot], b.ctlOp[slot] = int32(fd), uint8(op)
+	s := b.r.next()
+	s.opcode = opEpollCtl
+	s.fd = int32(b.epfd)
+	s.off = uint64(fd)
+	s.addr = uint64(uintptr(unsafe.Pointer(ev)))
+	s.len = uint32(op)
+	s.userData = uint64(slot)
+	b.pending++
+	return nil
+}
+
+// queueWait writes the EPOLL_WAIT entry, for at most max events.
+func (b *Backend) queueWait(max int) {
+	s := b.r.next()
+	s.opcode = opEpollWait
+	s.fd = int32(b.epfd)
+	s.addr = uint64(uintptr(unsafe.Pointer(&b.harvest[0])))
+	s.len = uint32(max)
+	s.userData = waitUD
+	b.armed = true
+}
+
+// submit hands every queued entry to the kernel, without waiting for
+// anything. Entries complete inline unless they wait (EPOLL_WAIT with
+// nothing ready) or the kernel hands them to a worker.
+func (b *Backend) submit() error {
+	for tries := 0; b.r.unsubmitted() > 0; tries++ {
+		_, err := b.r.enter(0, enterGetEvents, nil, true)
+		switch err {
+		case nil, unix.EINTR:
+		case unix.EAGAIN, unix.EBUSY:
+			// Out of request memory, or completions to flush first.
+			if tries >= 100 {
+				return fmt.Errorf("io_uring_enter: %w: %w", poller.ErrFatal, err)
+			}
+			b.reap(false)
+			time.Sleep(time.Millisecond)
+		default:
+			return fmt.Errorf("io_uring_enter: %w: %w", poller.ErrFatal, err)
+		}
+	}
+	return nil
+}
+
+// flush submits what is queued and settles it, outside a Wait.
+func (b *Backend) flush() error {
+	if b.r.unsubmitted() == 0 && b.pending == 0 {
+		return nil
+	}
+	if err := b.submit(); err != nil {
+		return err
+	}
+	return b.settle(false)
+}
+
+// settle consumes the completions posted so far, and waits for the
+// EPOLL_CTL entries still in flight (handed to a kernel worker), so that
+// every change took effect before the next one is made. fresh: a wait
+// that completes is this Wait's (see reap).
+func (b *Backend) settle(fresh bool) error {
+	b.reap(fresh)
+	if b.pending == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(settleTimeout)
+	for b.pending > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("io_uring: %w: %d epoll_ctl entries not completed after %v", poller.ErrFatal, b.pending, settleTimeout)
+		}
+		b.blockingEnter(10)
+		b.reap(fresh)
+	}
+	return nil
+}
+
+// blockingEnter waits in io_uring_enter for a completion, at most ms
+// milliseconds (ms < 0: no limit). It returns the errno, if any.
+func (b *Backend) blockingEnter(ms int) error {
+	*b.arg = getEventsArg{}
+	if ms >= 0 {
+		*b.ts = unix.NsecToTimespec(int64(ms) * int64(time.Millisecond))
+		b.arg.ts = uint64(uintptr(unsafe.Pointer(b.ts)))
+	}
+	_, err := b.r.enter(1, b.waitFlags, b.arg, false)
+	return err
+}
+
+// reap consumes the completions posted so far. A completed wait is kept
+// for the harvest only when fresh (it completed during this Wait);
+// otherwise it is dropped. Refused changes are retried where the contract
+// allows, else recorded in failed.
+func (b *Backend) reap(fresh bool) {
+	head, tail := b.r.cq()
+	for ; head != tail; head++ {
+		c := *b.r.at(head)
+		switch c.userData {
+		case waitUD:
+			b.armed = false
+			switch res := c.res; {
+			case res > 0:
+				if fresh {
+					b.ready = int(res)
+				}
+			case res == -int32(unix.ECANCELED), res == -int32(unix.EINTR), res == -int32(unix.EAGAIN):
+				// Cut short (its thread exited, or a signal): a new
+				// wait is armed by the next Wait.
+			default:
+				b.fatal = fmt.Errorf("IORING_OP_EPOLL_WAIT: %w: %w", poller.ErrFatal, unix.Errno(-res))
+			}
+		case cancelUD:
+		default:
+			b.pending--
+			if c.res < 0 {
+				b.refused(int(c.userData), unix.Errno(-c.res))
+			}
+		}
+	}
+	b.r.consume(head)
+}
+
+// refused handles an EPOLL_CTL the kernel refused with errno. Like the
+// core with a synchronous backend, it takes over a registration a file
+// that had the number left behind (EEXIST on add), and makes anew one
+// that is gone (ENOENT on modify: closed and reopened behind the loop's
+// back); the state it asks for is fd's latest. Anything else, or a retry
+// refused too, is recorded for the next harvest.
+func (b *Backend) refused(slot int, errno unix.Errno) {
+	fd, op := int(b.ctlFD[slot]), b.ctlOp[slot]
+	if !b.held(fd) {
+		return // an earlier entry of fd was refused already
+	}
+	r := b.regs[fd]
+	ev := epollEvent(r.tok, poller.PollBits(r.in))
+	var err error = errno
+	switch {
+	case op == unix.EPOLL_CTL_ADD && errno == unix.EEXIST:
+		err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	case op == unix.EPOLL_CTL_MOD && errno == unix.ENOENT:
+		err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	}
+	if err == nil {
+		return
+	}
+	b.regs[fd] = reg{}
+	unix.EpollCtl(b.epfd, unix.EPOLL_CTL_DEL, fd, &ev) // leave nothing of it behind
+	b.failed = append(b.failed, failure{fd, r.tok, ctlError(opName(op), err)})
+}
+
+// Wait implements poller.Backend.
+func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
+	clear(b.reported)
+	b.reported = b.reported[:0]
+	// What completed since the last Wait, while the loop ran handlers:
+	// a wait is dropped (its readiness may be stale; the one armed below
+	// sees what is still ready, epoll being level-triggered).
+	b.reap(false)
+	if b.fatal != nil {
+		return 0, b.fatal
+	}
+	room := min(len(evs), maxHarvest) - len(b.failed)
+	if room > 0 && !b.armed {
+		b.queueWait(room)
+	}
+	entered := false
+	if b.r.unsubmitted() > 0 {
+		// The turn's changes and the wait, in one system call.
+		if err := b.submit(); err != nil {
+			return 0, err
+		}
+		if err := b.settle(true); err != nil {
+			return 0, err
+		}
+		entered = true
+	}
+	if b.ready == 0 && len(b.failed) == 0 && b.armed {
+		var err error
+		switch {
+		case ms != 0:
+			err = b.blockingEnter(ms)
+		case !entered:
+			// Run whatever completion work the kernel queued for this
+			// thread, then look.
+			_, err = b.r.enter(0, enterGetEvents, nil, true)
+		}
+		switch err {
+		case nil, unix.ETIME, unix.EINTR, unix.EAGAIN, unix.EBUSY:
+		default:
+			return 0, fmt.Errorf("io_uring_enter: %w: %w", poller.ErrFatal, err)
+		}
+		b.reap(true)
+	}
+	if b.fatal != nil {
+		return 0, b.fatal
+	}
+	return b.collect(evs), nil
+}
+
+// collect fills evs with the harvest and the refusals to report.
+func (b *Backend) collect(evs []poller.Event) int {
+	out := 0
+	for i := range b.ready {
+		e := &b.harvest[i]
+		tok := tokenOf(e)
+		if tok == wakeToken {
+			b.wake.Drain()
+			continue
+		}
+		if out == len(evs) {
+			// Armed by a Wait with room for more: level triggering
+			// reports the rest again.
+			continue
+		}
+		evs[out] = poller.Event{Token: tok, Ready: poller.ReadyFromPollBits(e.Events)}
+		out++
+	}
+	b.ready = 0
+	k := min(len(b.failed), len(evs)-out)
+	for _, f := range b.failed[:k] {
+		evs[out] = poller.Event{Token: f.tok, Ready: poller.ReadyFailed}
+		out++
+	}
+	b.reported = append(b.reported, b.failed[:k]...)
+	n := copy(b.failed, b.failed[k:])
+	clear(b.failed[n:])
+	b.failed = b.failed[:n]
+	return out
+}
+
+// Failure implements poller.Failer.
+func (b *Backend) Failure(tok poller.Token) error {
+	for _, f := range b.reported {
+		if f.tok == tok {
+			return f.err
+		}
+	}
+	return nil
+}
+
+// Wake implements poller.Backend.
+func (b *Backend) Wake() error { return b.wake.Wake() }
+
+// Close implements poller.Backend.
+func (b *Backend) Close() error {
+	return b.closeAll(b.disarm())
+}
+
+// disarm cancels an armed wait and waits for its completion and for
+// changes in flight: until then the kernel may still write to the
+// harvest buffer. It reports whether it saw them complete.
+func (b *Backend) disarm() bool {
+	if b.armed {
+		if b.r.free() == 0 {
+			b.submit()
+		}
+		s := b.r.next()
+		s.opcode = opAsyncCancel
+		s.addr = waitUD
+		s.userData = cancelUD
+	}
+	if b.submit() != nil {
+		return false
+	}
+	deadline := time.Now().Add(settleTimeout)
+	for {
+		b.reap(false)
+		if !b.armed && b.pending == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		b.blockingEnter(10)
+	}
+}
+
+// closeAll releases everything; unmap false leaves the kernel-visible
+// memory mapped (a few KiB), when the kernel might still write to it.
+func (b *Backend) closeAll(unmap bool) error {
+	var errs []error
+	if b.r != nil {
+		errs = append(errs, b.r.close())
+	}
+	if b.wake != nil {
+		errs = append(errs, b.wake.Close())
+	}
+	if b.epfd >= 0 {
+		errs = append(errs, unix.Close(b.epfd))
+	}
+	if b.mem != nil && unmap {
+		errs = append(errs, unix.Munmap(b.mem))
+		b.mem, b.harvest, b.ctlEvs, b.arg, b.ts = nil, nil, nil, nil, nil
+	}
+	return errors.Join(errs...)
+}
