@@ -91,6 +91,11 @@ const (
 	settleTimeout = 10 * time.Second
 )
 
+// ctlFlags are the SQE flags of EPOLL_CTL entries: tests set
+// IOSQE_ASYNC, which hands every change to a kernel worker, the path a
+// change takes when epoll_ctl would block.
+var ctlFlags uint8
+
 type reg struct {
 	tok poller.Token
 	in  poller.Interest // 0: no registration held
@@ -343,6 +348,7 @@ func (b *Backend) queue(op int, fd int, tok poller.Token, in poller.Interest) er
 	b.ctlFD[slot], b.ctlOp[slot] = int32(fd), uint8(op)
 	s := b.r.next()
 	s.opcode = opEpollCtl
+	s.flags = ctlFlags
 	s.fd = int32(b.epfd)
 	s.off = uint64(fd)
 	s.addr = uint64(uintptr(unsafe.Pointer(ev)))
@@ -441,7 +447,10 @@ func (b *Backend) reap(fresh bool) {
 			b.armed = false
 			switch res := c.res; {
 			case res > 0:
-				if fresh {
+				// Completions come in the order they happen: a change
+				// still in flight here (handed to a worker) was not seen
+				// by this harvest, which is then dropped too.
+				if fresh && b.pending == 0 {
 					b.ready = int(res)
 				}
 			case res == -int32(unix.ECANCELED), res == -int32(unix.EINTR), res == -int32(unix.EAGAIN):
@@ -505,7 +514,7 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		b.queueWait(room)
 	}
 	entered := false
-	if b.r.unsubmitted() > 0 {
+	for try := 0; try < 2 && b.r.unsubmitted() > 0; try++ {
 		// The turn's changes and the wait, in one system call.
 		if err := b.submit(); err != nil {
 			return 0, err
@@ -514,6 +523,11 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 			return 0, err
 		}
 		entered = true
+		if !b.armed && b.ready == 0 && room > 0 && len(b.failed) == 0 {
+			// The wait completed before changes a kernel worker made:
+			// dropped (see reap); once more, now that they are made.
+			b.queueWait(room)
+		}
 	}
 	if b.ready == 0 && len(b.failed) == 0 && b.armed {
 		var err error
