@@ -69,7 +69,9 @@ func WithPoolSize(n int) Option { return func(c *config) { c.poolSize = n } }
 // loops. The price is paid while busy: every new readiness on the loop's
 // fds also wakes the runtime's poller thread, so fd throughput is lower
 // than with the default, which blocks in epoll_wait as C tevent does. A
-// loop with no fds to watch parks its goroutine either way.
+// loop with no fds to watch parks its goroutine either way. The io_uring
+// backend always blocks a thread in io_uring_enter (its epoll fallback
+// honours the option).
 func WithRuntimePoller() Option { return func(c *config) { c.runtimePoller = true } }
 
 var defaultBackend struct {
@@ -162,7 +164,9 @@ func (l *loop) unavailable(name, instead string, cause error) {
 }
 
 // Backend returns the name of the backend in use. A "standard" context
-// keeps reporting "standard" after it fell back to poll.
+// keeps reporting "standard" after it fell back to poll, and an "io_uring"
+// context "io_uring" when it runs on epoll for want of io_uring (the
+// context's logger was told why).
 func (ev *Context) Backend() string { return ev.loop.backend }
 
 // IsFreed reports whether the context has been freed. Freed is the same.

@@ -120,8 +120,13 @@
 // Backends lists them, default first: "epoll" on Linux, "poll" (portable),
 // "poll_mt" (poll whose wait is woken when another goroutine changes fd
 // events, for code that shares a context under a lock released by the
-// trace callback around the wait) and "standard" (epoll that falls back to
-// poll for good if epoll fails). A loop with no descriptor to watch parks
+// trace callback around the wait), "standard" (epoll that falls back to
+// poll for good if epoll fails) and, on Linux, "io_uring": the epoll set
+// waited on through an io_uring (IORING_OP_EPOLL_WAIT, Linux 6.15), with a
+// turn's fd changes submitted in the same system call as the wait. Where
+// the kernel or a sandbox gives no usable io_uring, "io_uring" runs on
+// epoll instead and logs why (at warning level, through WithLogger) when
+// the context is made; Backend still reports "io_uring". A loop with no descriptor to watch parks
 // its goroutine on a channel instead of making a system call, so waking
 // it from another goroutine is cheap. With descriptors, the epoll
 // backends block an OS thread in epoll_wait, as C tevent does, unless

@@ -16,8 +16,9 @@
 // remaining workloads ran. A measurement that hangs (a lost wake-up, say)
 // is stopped by a watchdog that prints every goroutine's stack and exits 1.
 //
-// Flags: -w <workload> (repeatable, default all) and -quick (a tenth of the
-// ops; the printed param stays the SPEC row's).
+// Flags: -w <workload> (repeatable, default all), -quick (a tenth of the
+// ops; the printed param stays the SPEC row's) and -backend NAME (one of
+// tevent.Backends(); default: the default backend).
 //
 // How each workload maps:
 //
@@ -119,6 +120,7 @@ func (w *workloadFlag) Set(v string) error {
 }
 
 var (
+	backend  string // -backend: "" is the default backend
 	quick    bool
 	selected workloadFlag
 	failed   bool
@@ -226,9 +228,13 @@ func setAlarm(d time.Duration) {
 	}
 }
 
-// newEv creates a context with the default backend.
+// newEv creates a context with the default backend, or -backend's.
 func newEv() *tevent.Context {
-	ev, err := tevent.New()
+	var opts []tevent.Option
+	if backend != "" {
+		opts = append(opts, tevent.WithBackend(backend))
+	}
+	ev, err := tevent.New(opts...)
 	if err != nil {
 		die("tevent.New: %v", err)
 	}
@@ -804,6 +810,7 @@ func benchReqChain() {
 
 func main() {
 	flag.BoolVar(&quick, "quick", false, "run a tenth of the ops")
+	flag.StringVar(&backend, "backend", "", "backend `name` (default: the default backend): "+strings.Join(tevent.Backends(), " "))
 	flag.Var(&selected, "w", "workload to run (repeatable, default all): "+strings.Join(allWorkloads, " "))
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	flag.Parse()
