@@ -2,7 +2,7 @@
 // the benchmark server of ../shared/bench/net (impl go-tevent), written the
 // way the tserver package documentation tells users to write a server.
 //
-//	tevent-echo [-addr 127.0.0.1:7000] [-loops 1]
+//	tevent-echo [-addr 127.0.0.1:7000] [-loops 1] [-backend NAME]
 //
 // It prints READY on stdout once listening, sets TCP_NODELAY on accepted
 // sockets (tserver's default), raises its descriptor limit to the hard
@@ -32,6 +32,7 @@ func (echo) OnData(c *tserver.Conn, in []byte) int {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7000", "listen address (numeric host:port)")
 	loops := flag.Int("loops", 1, "number of event loops")
+	backend := flag.String("backend", "", "tevent backend `name` (default: the default backend)")
 	flag.Parse()
 
 	var rl unix.Rlimit
@@ -40,7 +41,7 @@ func main() {
 		unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
 	}
 
-	srv, err := tserver.New(echo{}, &tserver.Config{Loops: *loops})
+	srv, err := tserver.New(echo{}, &tserver.Config{Loops: *loops, Backend: *backend})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tevent-echo:", err)
 		os.Exit(1)
