@@ -75,6 +75,68 @@ func BenchmarkFDDispatch(b *testing.B) {
 	}
 }
 
+// BenchmarkTurnChanges: a loop turn that changes k registrations, then
+// waits and runs one handler. An always-readable socket's handler toggles
+// k idle read events between FDRead and FDRead|FDError (read hang-ups
+// too), so every turn hands k changes to the kernel and harvests one fd:
+// epoll makes k epoll_ctl calls and an epoll_wait, io_uring one
+// io_uring_enter.
+func BenchmarkTurnChanges(b *testing.B) {
+	for _, backend := range Backends() {
+		for _, k := range []int{0, 1, 8, 64} {
+			b.Run(fmt.Sprintf("%s/k=%d", backend, k), func(b *testing.B) {
+				ev, err := New(WithBackend(backend))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ev.Free()
+				pair := func() [2]int {
+					fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+					return [2]int{fds[0], fds[1]}
+				}
+				idle := make([]*FD, k)
+				for i := range idle {
+					if idle[i], err = ev.AddFD(pair()[0], FDRead, func(*Context, *FD, FDFlags) { b.Fatal("an idle fd fired") }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				tick := pair()
+				unix.Write(tick[1], []byte("x"))
+				n := 0
+				if _, err := ev.AddFD(tick[0], FDRead, func(ev *Context, fde *FD, fl FDFlags) {
+					n++
+					fl = FDRead
+					if n&1 != 0 {
+						fl |= FDError
+					}
+					for _, f := range idle {
+						f.SetFlags(fl)
+					}
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if err := ev.LoopOnce(); err != nil { // registrations made
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := ev.LoopOnce(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if n != b.N+1 {
+					b.Fatalf("ran %d, want %d", n, b.N+1)
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkTimerAddFire: add n timers due in the past-to-now range and
 // fire them all; reported per timer.
 func BenchmarkTimerAddFire(b *testing.B) {

@@ -25,14 +25,16 @@
 // wait by interrupting the thread that armed it, wherever it is.
 //
 // The wait: at most one IORING_OP_EPOLL_WAIT is in flight. A Wait arms
-// one, submits it with the queued changes in one non-blocking
-// io_uring_enter (a raw system call: it does not block), and, if nothing
-// was ready and the Wait may block, blocks in io_uring_enter for its
-// completion with the timeout as IORING_ENTER_EXT_ARG. A wait still
-// armed when its Wait times out stays armed for the next one. A wait that
-// completes between two Waits (while the loop runs handlers) is dropped
-// and a new one submitted: its readiness may have gone stale since, and
-// a harvest is never older than the Wait that returns it.
+// one and submits it with the queued changes in one io_uring_enter: a
+// Wait that may block asks that call to wait for the completions (every
+// entry gives one), with the timeout as IORING_ENTER_EXT_ARG, so that a
+// turn costs one system call whether it blocks or not (epoll: 1 + k when
+// readiness is there, 2 + k when it blocks); a Wait that must not block
+// makes it a raw system call, without the scheduler's bookkeeping. A wait
+// still armed when its Wait times out stays armed for the next one. A
+// wait that completes between two Waits (while the loop runs handlers) is
+// dropped and a new one submitted: its readiness may have gone stale
+// since, and a harvest is never older than the Wait that returns it.
 //
 // Wake-ups: an eventfd in the epoll set, as in the epoll backend; a Wake
 // from any goroutine is one write(2), and completes the armed wait. No
@@ -416,22 +418,30 @@ func (b *Backend) settle(fresh bool) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("io_uring: %w: %d epoll_ctl entries not completed after %v", poller.ErrFatal, b.pending, settleTimeout)
 		}
-		b.blockingEnter(10)
+		if err := b.enterWait(10, 1); err != nil {
+			return err
+		}
 		b.reap(fresh)
 	}
 	return nil
 }
 
-// blockingEnter waits in io_uring_enter for a completion, at most ms
-// milliseconds (ms < 0: no limit). It returns the errno, if any.
-func (b *Backend) blockingEnter(ms int) error {
+// enterWait submits what is queued and waits in io_uring_enter until
+// minComplete completions are posted, at most ms milliseconds (ms < 0:
+// no limit). A timeout, a signal, or the kernel short of memory end the
+// wait early, without error: the caller reaps what came.
+func (b *Backend) enterWait(ms int, minComplete uint32) error {
 	*b.arg = getEventsArg{}
 	if ms >= 0 {
 		*b.ts = unix.NsecToTimespec(int64(ms) * int64(time.Millisecond))
 		b.arg.ts = uint64(uintptr(unsafe.Pointer(b.ts)))
 	}
-	_, err := b.r.enter(1, b.waitFlags, b.arg, false)
-	return err
+	_, err := b.r.enter(minComplete, b.waitFlags, b.arg, false)
+	switch err {
+	case nil, unix.ETIME, unix.EINTR, unix.EAGAIN, unix.EBUSY:
+		return nil
+	}
+	return fmt.Errorf("io_uring_enter: %w: %w", poller.ErrFatal, err)
 }
 
 // reap consumes the completions posted so far. A completed wait is kept
@@ -513,10 +523,19 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	if room > 0 && !b.armed {
 		b.queueWait(room)
 	}
+	block := ms != 0 && room > 0 && len(b.failed) == 0
 	entered := false
 	for try := 0; try < 2 && b.r.unsubmitted() > 0; try++ {
-		// The turn's changes and the wait, in one system call.
-		if err := b.submit(); err != nil {
+		// The turn's changes and the wait, in one system call: one that
+		// blocks until the wait completes (every entry gives one
+		// completion), or, not to block, a raw one.
+		var err error
+		if block && try == 0 {
+			err = b.enterWait(ms, uint32(b.pending)+1)
+		} else {
+			err = b.submit()
+		}
+		if err != nil {
 			return 0, err
 		}
 		if err := b.settle(true); err != nil {
@@ -525,24 +544,28 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		entered = true
 		if !b.armed && b.ready == 0 && room > 0 && len(b.failed) == 0 {
 			// The wait completed before changes a kernel worker made:
-			// dropped (see reap); once more, now that they are made.
+			// dropped (see reap); once more, now that they are made,
+			// without blocking (a spurious return is allowed).
 			b.queueWait(room)
 		}
 	}
-	if b.ready == 0 && len(b.failed) == 0 && b.armed {
+	if !entered && b.armed && b.ready == 0 && len(b.failed) == 0 {
+		// A wait armed by an earlier Wait, and nothing to submit.
 		var err error
-		switch {
-		case ms != 0:
-			err = b.blockingEnter(ms)
-		case !entered:
-			// Run whatever completion work the kernel queued for this
+		if block {
+			err = b.enterWait(ms, 1)
+		} else {
+			// Run the completion work the kernel queued for this
 			// thread, then look.
 			_, err = b.r.enter(0, enterGetEvents, nil, true)
+			if err == unix.EINTR || err == unix.EAGAIN || err == unix.EBUSY {
+				err = nil
+			} else if err != nil {
+				err = fmt.Errorf("io_uring_enter: %w: %w", poller.ErrFatal, err)
+			}
 		}
-		switch err {
-		case nil, unix.ETIME, unix.EINTR, unix.EAGAIN, unix.EBUSY:
-		default:
-			return 0, fmt.Errorf("io_uring_enter: %w: %w", poller.ErrFatal, err)
+		if err != nil {
+			return 0, err
 		}
 		b.reap(true)
 	}
@@ -626,7 +649,7 @@ func (b *Backend) disarm() bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		b.blockingEnter(10)
+		b.enterWait(10, 1)
 	}
 }
 
