@@ -24,17 +24,23 @@
 // it sleeps in the Go scheduler. Without them the kernel completes a
 // wait by interrupting the thread that armed it, wherever it is.
 //
-// The wait: at most one IORING_OP_EPOLL_WAIT is in flight. A Wait arms
-// one and submits it with the queued changes in one io_uring_enter: a
-// Wait that may block asks that call to wait for the completions (every
-// entry gives one), with the timeout as IORING_ENTER_EXT_ARG, so that a
-// turn costs one system call whether it blocks or not (epoll: 1 + k when
-// readiness is there, 2 + k when it blocks); a Wait that must not block
-// makes it a raw system call, without the scheduler's bookkeeping. A wait
-// still armed when its Wait times out stays armed for the next one. A
-// wait that completes between two Waits (while the loop runs handlers) is
-// dropped and a new one submitted: its readiness may have gone stale
-// since, and a harvest is never older than the Wait that returns it.
+// The wait: at most one IORING_OP_EPOLL_WAIT is in flight. A Wait with
+// changes to submit arms one and submits it with them in one
+// io_uring_enter: a Wait that may block asks that call to wait for the
+// completions (every entry gives one), with the timeout as
+// IORING_ENTER_EXT_ARG, so that the turn costs one system call whether it
+// blocks or not (epoll: 1 + k when readiness is there, 2 + k when it
+// blocks); one that must not block makes it a raw system call, without
+// the scheduler's bookkeeping. A Wait with nothing to submit looks first
+// with a raw epoll_wait(2), as the epoll backend does: when readiness is
+// there (a busy loop), that costs less than a round trip through the ring
+// (about 0.3-0.4 us less on the machine this was measured on); when it is
+// not, the Wait blocks in the ring, and so do the next few without a look
+// first (probeEvery), one system call each instead of two. A wait still
+// armed when its Wait times out stays armed for the next one. A wait that
+// completes between two Waits (while the loop runs handlers) is dropped
+// and a new one submitted: its readiness may have gone stale since, and a
+// harvest is never older than the Wait that returns it.
 //
 // Wake-ups: an eventfd in the epoll set, as in the epoll backend; a Wake
 // from any goroutine is one write(2), and completes the armed wait. No
@@ -91,6 +97,11 @@ const (
 	// worker, and for the cancel of Close: they take microseconds, and a
 	// kernel that does not answer at all is a broken backend.
 	settleTimeout = 10 * time.Second
+
+	// probeEvery: after a raw epoll_wait found nothing, the next
+	// probeEvery Waits without changes block in the ring at once; the
+	// one after looks with epoll_wait first again.
+	probeEvery = 3
 )
 
 // ctlFlags are the SQE flags of EPOLL_CTL entries: tests set
@@ -117,6 +128,7 @@ type Backend struct {
 
 	mem     []byte            // anonymous mapping: what the kernel reads and writes
 	harvest []unix.EpollEvent // the armed wait's output (maxHarvest)
+	direct  []unix.EpollEvent // a raw epoll_wait's output (maxHarvest; Go heap, written during the call only)
 	ctlEvs  []unix.EpollEvent // the epoll_event of the EPOLL_CTL in each submission slot
 	ctlFD   []int32           // its descriptor
 	ctlOp   []uint8           // its operation
@@ -126,6 +138,7 @@ type Backend struct {
 	waitFlags uintptr // flags of a blocking io_uring_enter
 	armed     bool    // an EPOLL_WAIT is in flight
 	ready     int     // events of a completed wait waiting in harvest
+	skipProbe int     // Waits left that go to the ring without a raw epoll_wait first
 	pending   int     // EPOLL_CTL entries queued or in flight, not completed
 	fatal     error   // a failure seen outside Wait, returned by the next one
 
@@ -199,6 +212,7 @@ func (b *Backend) init() error {
 	b.ctlEvs = unsafe.Slice((*unix.EpollEvent)(unsafe.Pointer(&b.mem[ctlOff])), sq)
 	b.arg = (*getEventsArg)(unsafe.Pointer(&b.mem[argOff]))
 	b.ts = (*unix.Timespec)(unsafe.Pointer(&b.mem[tsOff]))
+	b.direct = make([]unix.EpollEvent, maxHarvest)
 	b.ctlFD = make([]int32, sq)
 	b.ctlOp = make([]uint8, sq)
 
@@ -520,6 +534,26 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		return 0, b.fatal
 	}
 	room := min(len(evs), maxHarvest) - len(b.failed)
+	if room > 0 && b.r.unsubmitted() == 0 && b.pending == 0 && (ms == 0 || b.skipProbe == 0) {
+		// Nothing to hand to the kernel: look with a raw epoll_wait,
+		// which costs less than a ring round trip when readiness is
+		// there (a busy loop).
+		n, err := epollWaitNow(b.epfd, b.direct[:room])
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 || ms == 0 || len(b.failed) > 0 {
+			b.skipProbe = 0
+			return b.collect(evs, b.direct, n), nil
+		}
+		// Nothing there: this loop waits. The next few Waits go to
+		// the ring at once (one system call instead of two), then look
+		// first again.
+		b.skipProbe = probeEvery
+	}
+	if b.skipProbe > 0 {
+		b.skipProbe--
+	}
 	if room > 0 && !b.armed {
 		b.queueWait(room)
 	}
@@ -572,14 +606,29 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	if b.fatal != nil {
 		return 0, b.fatal
 	}
-	return b.collect(evs), nil
+	n := b.ready
+	b.ready = 0
+	return b.collect(evs, b.harvest, n), nil
 }
 
-// collect fills evs with the harvest and the refusals to report.
-func (b *Backend) collect(evs []poller.Event) int {
+// epollWaitNow is a non-blocking epoll_wait made as a raw system call.
+func epollWaitNow(epfd int, evs []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	switch e {
+	case 0:
+		return int(r), nil
+	case unix.EINTR:
+		return 0, nil
+	}
+	return 0, fmt.Errorf("epoll_wait: %w: %w", poller.ErrFatal, e)
+}
+
+// collect fills evs with the n events of buf, then the refusals to
+// report.
+func (b *Backend) collect(evs []poller.Event, buf []unix.EpollEvent, n int) int {
 	out := 0
-	for i := range b.ready {
-		e := &b.harvest[i]
+	for i := range n {
+		e := &buf[i]
 		tok := tokenOf(e)
 		if tok == wakeToken {
 			b.wake.Drain()
@@ -593,16 +642,15 @@ func (b *Backend) collect(evs []poller.Event) int {
 		evs[out] = poller.Event{Token: tok, Ready: poller.ReadyFromPollBits(e.Events)}
 		out++
 	}
-	b.ready = 0
 	k := min(len(b.failed), len(evs)-out)
 	for _, f := range b.failed[:k] {
 		evs[out] = poller.Event{Token: f.tok, Ready: poller.ReadyFailed}
 		out++
 	}
 	b.reported = append(b.reported, b.failed[:k]...)
-	n := copy(b.failed, b.failed[k:])
-	clear(b.failed[n:])
-	b.failed = b.failed[:n]
+	m := copy(b.failed, b.failed[k:])
+	clear(b.failed[m:])
+	b.failed = b.failed[:m]
 	return out
 }
 
