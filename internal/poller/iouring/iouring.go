@@ -171,17 +171,25 @@ func New() (*Backend, error) {
 	return b, nil
 }
 
-// disabledNote adds the kernel.io_uring_disabled setting to a refusal
-// with EPERM, where it is often the reason.
+// disabledNote adds what kernel.io_uring_disabled says to a refusal with
+// EPERM: the setting, or, when it allows io_uring, the other usual cause.
 func disabledNote(err error) string {
 	if !errors.Is(err, unix.EPERM) {
 		return ""
 	}
 	v, rerr := os.ReadFile("/proc/sys/kernel/io_uring_disabled")
+	switch strings.TrimSpace(string(v)) {
+	case "0":
+		return " (kernel.io_uring_disabled is 0: a seccomp filter, such as a container's default profile)"
+	case "1":
+		return " (kernel.io_uring_disabled = 1: only for members of kernel.io_uring_group)"
+	case "2":
+		return " (kernel.io_uring_disabled = 2: io_uring is off)"
+	}
 	if rerr != nil {
 		return " (a seccomp filter, or kernel.io_uring_disabled)"
 	}
-	return fmt.Sprintf(" (kernel.io_uring_disabled = %s, or a seccomp filter)", strings.TrimSpace(string(v)))
+	return fmt.Sprintf(" (kernel.io_uring_disabled = %s)", strings.TrimSpace(string(v)))
 }
 
 func (b *Backend) init() error {
