@@ -65,3 +65,36 @@ func TestIOUringInUse(t *testing.T) {
 		}
 	}, opt)
 }
+
+// TestIOUringDeferredRefusalLogged: with io_uring an fd change the kernel
+// refuses (a regular file) reaches the kernel with the wait, and comes
+// back as epoll's synchronous refusal does: one error report, the events
+// disabled, and a log line with the errno.
+func TestIOUringDeferredRefusalLogged(t *testing.T) {
+	if b, err := iouring.New(); err != nil {
+		t.Skipf("io_uring unavailable here: %v", err)
+	} else {
+		b.Close()
+	}
+	log, opt := newFaultLog()
+	withBackend(t, "io_uring", func(t *testing.T, ev *Context) {
+		calls := 0
+		f, err := ev.AddFD(regularFile(t), FDRead, func(*Context, *FD, FDFlags) { calls++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := boundedLoop(t, "LoopOnce", ev.LoopOnce); err != nil {
+			t.Fatal(err)
+		}
+		if calls != 1 || f.Flags() != 0 {
+			t.Fatalf("handler ran %d times, Flags() = %v; want once, then 0", calls, f.Flags())
+		}
+		rec, ok := log.find(slog.LevelError, "kernel refused fd")
+		if !ok {
+			t.Fatalf("refusal not logged: %s", log)
+		}
+		if cause, _ := rec.attrs["error"].(error); !errors.Is(cause, unix.EPERM) {
+			t.Errorf("logged error %v, want EPERM", rec.attrs["error"])
+		}
+	}, opt)
+}

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -254,5 +255,42 @@ func TestMillis(t *testing.T) {
 		if got := Millis(c.d); got != c.want {
 			t.Errorf("Millis(%v) = %d, want %d", c.d, got, c.want)
 		}
+	}
+}
+
+// deferring is a fake that declares CapDeferredChanges and knows one
+// refusal.
+type deferring struct {
+	*fake
+	caps Caps
+}
+
+var errRefusedHere = errors.New("refused here")
+
+func (d deferring) Caps() Caps { return d.caps }
+
+func (d deferring) Failure(tok Token) error {
+	if tok == 7 {
+		return errRefusedHere
+	}
+	return nil
+}
+
+// TestFailure: Poller.Failure asks a backend that defers changes, and
+// only such a backend.
+func TestFailure(t *testing.T) {
+	p := New(deferring{newFake(), CapDeferredChanges})
+	if err := p.Failure(7); err != errRefusedHere {
+		t.Errorf("Failure(7) = %v, want the backend's", err)
+	}
+	if err := p.Failure(8); err != nil {
+		t.Errorf("Failure(8) = %v, want nil", err)
+	}
+	// A Failure method without the capability is not asked.
+	if err := New(deferring{newFake(), 0}).Failure(7); err != nil {
+		t.Errorf("Failure without CapDeferredChanges = %v, want nil", err)
+	}
+	if err := New(newFake()).Failure(7); err != nil {
+		t.Errorf("Failure of a backend without Failer = %v, want nil", err)
 	}
 }

@@ -2,6 +2,7 @@ package backends
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/gotevent/tevent/internal/poller"
 	"github.com/gotevent/tevent/internal/poller/epoll"
@@ -30,7 +31,7 @@ func openIOUring(o Options) (poller.Backend, error) {
 	}
 	e, eerr := epoll.New(o.Runtime)
 	if eerr != nil {
-		return nil, errors.Join(err, eerr)
+		return nil, fmt.Errorf("%w; epoll in its place: %w", err, eerr)
 	}
 	if o.OnUnavailable != nil {
 		o.OnUnavailable("io_uring", "epoll", err)

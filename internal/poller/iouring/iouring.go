@@ -87,9 +87,19 @@ const (
 	sqEntries  = 128 // submission entries: changes batched per io_uring_enter, plus the wait
 	maxHarvest = 256 // the most events one wait reports (the core asks for 256)
 
+	// maxBatch: changes submitted per io_uring_enter. Each may take two
+	// entries (see write), and one is kept for the wait.
+	maxBatch = (sqEntries - 1) / 2
+
 	waitUD   = 1 << 63 // user_data of the EPOLL_WAIT
 	cancelUD = 1 << 62 // user_data of the cancel of Close
-	// EPOLL_CTL entries carry their submission slot as user_data.
+	markUD   = 1 << 61 // user_data of a change's marker (see write)
+	// EPOLL_CTL entries carry their index in the batch as user_data.
+
+	// SQE flags.
+	sqeIOLink         = 1 << 2
+	sqeAsync          = 1 << 4
+	sqeCQESkipSuccess = 1 << 6
 
 	wakeToken = ^poller.Token(0) // the eventfd's registration; the core never makes it
 
@@ -108,6 +118,13 @@ const (
 // IOSQE_ASYNC, which hands every change to a kernel worker, the path a
 // change takes when epoll_ctl would block.
 var ctlFlags uint8
+
+// change is a queued EPOLL_CTL.
+type change struct {
+	fd int32
+	op uint8
+	ev unix.EpollEvent
+}
 
 type reg struct {
 	tok poller.Token
@@ -129,18 +146,18 @@ type Backend struct {
 	mem     []byte            // anonymous mapping: what the kernel reads and writes
 	harvest []unix.EpollEvent // the armed wait's output (maxHarvest)
 	direct  []unix.EpollEvent // a raw epoll_wait's output (maxHarvest; Go heap, written during the call only)
-	ctlEvs  []unix.EpollEvent // the epoll_event of the EPOLL_CTL in each submission slot
-	ctlFD   []int32           // its descriptor
-	ctlOp   []uint8           // its operation
+	ctlEvs  []unix.EpollEvent // the epoll_event of each change of the batch submitted
 	arg     *getEventsArg
 	ts      *unix.Timespec
 
-	waitFlags uintptr // flags of a blocking io_uring_enter
-	armed     bool    // an EPOLL_WAIT is in flight
-	ready     int     // events of a completed wait waiting in harvest
-	skipProbe int     // Waits left that go to the ring without a raw epoll_wait first
-	pending   int     // EPOLL_CTL entries queued or in flight, not completed
-	fatal     error   // a failure seen outside Wait, returned by the next one
+	waitFlags uintptr  // flags of a blocking io_uring_enter
+	armed     bool     // an EPOLL_WAIT is in flight
+	ready     int      // events of a completed wait waiting in harvest
+	skipProbe int      // Waits left that go to the ring without a raw epoll_wait first
+	batch     []change // the turn's changes (maxBatch at most)
+	written   int      // how many of batch are in the ring
+	pending   int      // changes written and not completed
+	fatal     error    // a failure seen outside Wait, returned by the next one
 
 	regs     []reg     // what the backend holds, by descriptor, with queued changes applied
 	failed   []failure // refused changes not yet reported
@@ -207,22 +224,20 @@ func (b *Backend) init() error {
 
 	// The kernel-visible memory: harvest, changes, wait argument, timeout.
 	evSize := int(unsafe.Sizeof(unix.EpollEvent{}))
-	sq := int(b.r.sqSize)
 	harvestOff := 0
 	ctlOff := align8(harvestOff + maxHarvest*evSize)
-	argOff := align8(ctlOff + sq*evSize)
+	argOff := align8(ctlOff + maxBatch*evSize)
 	tsOff := align8(argOff + int(unsafe.Sizeof(getEventsArg{})))
 	size := tsOff + int(unsafe.Sizeof(unix.Timespec{}))
 	if b.mem, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE); err != nil {
 		return fmt.Errorf("mmap: %w", err)
 	}
 	b.harvest = unsafe.Slice((*unix.EpollEvent)(unsafe.Pointer(&b.mem[harvestOff])), maxHarvest)
-	b.ctlEvs = unsafe.Slice((*unix.EpollEvent)(unsafe.Pointer(&b.mem[ctlOff])), sq)
+	b.ctlEvs = unsafe.Slice((*unix.EpollEvent)(unsafe.Pointer(&b.mem[ctlOff])), maxBatch)
 	b.arg = (*getEventsArg)(unsafe.Pointer(&b.mem[argOff]))
 	b.ts = (*unix.Timespec)(unsafe.Pointer(&b.mem[tsOff]))
 	b.direct = make([]unix.EpollEvent, maxHarvest)
-	b.ctlFD = make([]int32, sq)
-	b.ctlOp = make([]uint8, sq)
+	b.batch = make([]change, 0, maxBatch)
 
 	b.waitFlags = enterGetEvents | enterExtArg
 	if b.r.features&featNoIOWait != 0 {
@@ -317,7 +332,7 @@ func (b *Backend) Delete(fd int) error {
 	if !b.held(fd) {
 		return nil // never held, or refused: the kernel holds nothing
 	}
-	if b.r.unsubmitted() > 0 || b.pending > 0 {
+	if len(b.batch) > 0 {
 		// A change of fd may be queued: it must not reach the kernel
 		// after the delete.
 		if err := b.flush(); err != nil {
@@ -358,28 +373,48 @@ func opName(op uint8) string {
 	return "EPOLL_CTL_MOD"
 }
 
-// queue writes an EPOLL_CTL entry, submitting what is queued first if
-// the submission queue is full (one entry is kept for the wait).
+// queue adds a change to the batch, submitting the batch first if full.
 func (b *Backend) queue(op int, fd int, tok poller.Token, in poller.Interest) error {
-	if b.r.free() < 2 {
+	if len(b.batch) == maxBatch {
 		if err := b.flush(); err != nil {
 			return err
 		}
 	}
-	slot := b.r.sqTail & b.r.sqMask
-	ev := &b.ctlEvs[slot]
-	*ev = epollEvent(tok, poller.PollBits(in))
-	b.ctlFD[slot], b.ctlOp[slot] = int32(fd), uint8(op)
-	s := b.r.next()
-	s.opcode = opEpollCtl
-	s.flags = ctlFlags
-	s.fd = int32(b.epfd)
-	s.off = uint64(fd)
-	s.addr = uint64(uintptr(unsafe.Pointer(ev)))
-	s.len = uint32(op)
-	s.userData = uint64(slot)
-	b.pending++
+	b.batch = append(b.batch, change{fd: int32(fd), op: uint8(op), ev: epollEvent(tok, poller.PollBits(in))})
 	return nil
+}
+
+// write puts the batch's changes into the ring. Each gives one
+// completion. marked: each also gets a marker, a NOP linked to it that
+// completes silently (IOSQE_CQE_SKIP_SUCCESS) when the change succeeds and
+// with -ECANCELED when it fails, so that a failed change gives one
+// completion more. A call that waits for the changes' completions plus
+// one then returns when the wait completes or a change failed, whichever
+// comes first: a refused change is reported without waiting for
+// readiness.
+func (b *Backend) write(marked bool) {
+	for i := b.written; i < len(b.batch); i++ {
+		c := &b.batch[i]
+		ev := &b.ctlEvs[i]
+		*ev = c.ev
+		s := b.r.next()
+		s.opcode = opEpollCtl
+		s.flags = ctlFlags
+		s.fd = int32(b.epfd)
+		s.off = uint64(c.fd)
+		s.addr = uint64(uintptr(unsafe.Pointer(ev)))
+		s.len = uint32(c.op)
+		s.userData = uint64(i)
+		if marked {
+			s.flags |= sqeIOLink
+			m := b.r.next()
+			m.opcode = opNop
+			m.flags = sqeCQESkipSuccess
+			m.userData = markUD
+		}
+	}
+	b.pending += len(b.batch) - b.written
+	b.written = len(b.batch)
 }
 
 // queueWait writes the EPOLL_WAIT entry, for at most max events.
@@ -393,8 +428,8 @@ func (b *Backend) queueWait(max int) {
 	b.armed = true
 }
 
-// submit hands every queued entry to the kernel, without waiting for
-// anything. Entries complete inline unless they wait (EPOLL_WAIT with
+// submit hands every entry in the ring to the kernel, without waiting
+// for anything. Entries complete inline unless they wait (EPOLL_WAIT with
 // nothing ready) or the kernel hands them to a worker.
 func (b *Backend) submit() error {
 	for tries := 0; b.r.unsubmitted() > 0; tries++ {
@@ -415,26 +450,24 @@ func (b *Backend) submit() error {
 	return nil
 }
 
-// flush submits what is queued and settles it, outside a Wait.
+// flush submits the batch and settles it, outside a Wait.
 func (b *Backend) flush() error {
-	if b.r.unsubmitted() == 0 && b.pending == 0 {
+	if len(b.batch) == 0 {
 		return nil
 	}
+	b.write(false)
 	if err := b.submit(); err != nil {
 		return err
 	}
 	return b.settle(false)
 }
 
-// settle consumes the completions posted so far, and waits for the
-// EPOLL_CTL entries still in flight (handed to a kernel worker), so that
-// every change took effect before the next one is made. fresh: a wait
-// that completes is this Wait's (see reap).
+// settle consumes the completions posted so far, and waits for changes
+// still in flight (handed to a kernel worker), so that every change took
+// effect before the next one is made; then the batch is empty. fresh: a
+// wait that completes is this Wait's (see reap).
 func (b *Backend) settle(fresh bool) error {
 	b.reap(fresh)
-	if b.pending == 0 {
-		return nil
-	}
 	deadline := time.Now().Add(settleTimeout)
 	for b.pending > 0 {
 		if time.Now().After(deadline) {
@@ -445,6 +478,8 @@ func (b *Backend) settle(fresh bool) error {
 		}
 		b.reap(fresh)
 	}
+	clear(b.batch)
+	b.batch, b.written = b.batch[:0], 0
 	return nil
 }
 
@@ -491,7 +526,9 @@ func (b *Backend) reap(fresh bool) {
 			default:
 				b.fatal = fmt.Errorf("IORING_OP_EPOLL_WAIT: %w: %w", poller.ErrFatal, unix.Errno(-res))
 			}
-		case cancelUD:
+		case cancelUD, markUD:
+			// A marker completes only when its change failed: the
+			// change's own completion reports it.
 		default:
 			b.pending--
 			if c.res < 0 {
@@ -502,16 +539,16 @@ func (b *Backend) reap(fresh bool) {
 	b.r.consume(head)
 }
 
-// refused handles an EPOLL_CTL the kernel refused with errno. Like the
-// core with a synchronous backend, it takes over a registration a file
-// that had the number left behind (EEXIST on add), and makes anew one
-// that is gone (ENOENT on modify: closed and reopened behind the loop's
-// back); the state it asks for is fd's latest. Anything else, or a retry
-// refused too, is recorded for the next harvest.
-func (b *Backend) refused(slot int, errno unix.Errno) {
-	fd, op := int(b.ctlFD[slot]), b.ctlOp[slot]
+// refused handles a change the kernel refused with errno. Like the core
+// with a synchronous backend, it takes over a registration a file that
+// had the number left behind (EEXIST on add), and makes anew one that is
+// gone (ENOENT on modify: closed and reopened behind the loop's back); the
+// state it asks for is fd's latest. Anything else, or a retry refused
+// too, is recorded for the next harvest.
+func (b *Backend) refused(i int, errno unix.Errno) {
+	fd, op := int(b.batch[i].fd), b.batch[i].op
 	if !b.held(fd) {
-		return // an earlier entry of fd was refused already
+		return // an earlier change of fd was refused already
 	}
 	r := b.regs[fd]
 	ev := epollEvent(r.tok, poller.PollBits(r.in))
@@ -542,7 +579,7 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		return 0, b.fatal
 	}
 	room := min(len(evs), maxHarvest) - len(b.failed)
-	if room > 0 && b.r.unsubmitted() == 0 && b.pending == 0 && (ms == 0 || b.skipProbe == 0) {
+	if room > 0 && len(b.batch) == 0 && (ms == 0 || b.skipProbe == 0) {
 		// Nothing to hand to the kernel: look with a raw epoll_wait,
 		// which costs less than a ring round trip when readiness is
 		// there (a busy loop).
@@ -562,17 +599,22 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	if b.skipProbe > 0 {
 		b.skipProbe--
 	}
-	if room > 0 && !b.armed {
-		b.queueWait(room)
-	}
 	block := ms != 0 && room > 0 && len(b.failed) == 0
 	entered := false
-	for try := 0; try < 2 && b.r.unsubmitted() > 0; try++ {
+	for try := 0; try < 2; try++ {
 		// The turn's changes and the wait, in one system call: one that
-		// blocks until the wait completes (every entry gives one
-		// completion), or, not to block, a raw one.
+		// blocks until the wait completes or a change fails (the
+		// markers), or, not to block, a raw one.
+		combined := block && try == 0
+		b.write(combined)
+		if room > 0 && !b.armed {
+			b.queueWait(room)
+		}
+		if b.r.unsubmitted() == 0 {
+			break
+		}
 		var err error
-		if block && try == 0 {
+		if combined {
 			err = b.enterWait(ms, uint32(b.pending)+1)
 		} else {
 			err = b.submit()
@@ -584,12 +626,12 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 			return 0, err
 		}
 		entered = true
-		if !b.armed && b.ready == 0 && room > 0 && len(b.failed) == 0 {
-			// The wait completed before changes a kernel worker made:
-			// dropped (see reap); once more, now that they are made,
-			// without blocking (a spurious return is allowed).
-			b.queueWait(room)
+		if b.armed || b.ready > 0 || room <= 0 || len(b.failed) > 0 {
+			break
 		}
+		// The wait completed before changes a kernel worker made:
+		// dropped (see reap); once more, now that they are made,
+		// without blocking (a spurious return is allowed).
 	}
 	if !entered && b.armed && b.ready == 0 && len(b.failed) == 0 {
 		// A wait armed by an earlier Wait, and nothing to submit.
@@ -684,6 +726,8 @@ func (b *Backend) Close() error {
 // changes in flight: until then the kernel may still write to the
 // harvest buffer. It reports whether it saw them complete.
 func (b *Backend) disarm() bool {
+	clear(b.batch)
+	b.batch, b.written = b.batch[:0], 0 // never submitted: nothing to undo
 	if b.armed {
 		if b.r.free() == 0 {
 			b.submit()

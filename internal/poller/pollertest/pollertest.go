@@ -120,6 +120,7 @@ var tests = []struct {
 	{"ManyChangesOneTurn", testManyChangesOneTurn},
 	{"ChangesWhileWaitArmed", testChangesWhileWaitArmed},
 	{"RefusedAmongAccepted", testRefusedAmongAccepted},
+	{"RefusalEndsBlockingWait", testRefusalEndsBlockingWait},
 }
 
 // harness is one subtest's backend and descriptors.
@@ -1110,6 +1111,37 @@ func testRefusedAmongAccepted(h *harness) {
 		h.until(tokBad, has(poller.ReadyFailed), nil)
 	}
 	h.delete(closed)
+}
+
+// testRefusalEndsBlockingWait: a registration refused after Add returned
+// (a deferred change, or a closed number reported later) is reported by
+// a wait with no timeout, with nothing else ready: it does not wait for
+// readiness that will never come.
+func testRefusalEndsBlockingWait(h *harness) {
+	h.idle()
+	a, _ := h.pair()
+	h.close(a)
+	tok := h.token()
+	if err := h.b.Add(a, tok, poller.Readable); err != nil {
+		if !errors.Is(err, poller.ErrBadFD) {
+			h.t.Fatalf("Add of a closed descriptor: %v, want ErrBadFD", err)
+		}
+		return // refused at once
+	}
+	evs := make([]poller.Event, 8)
+	deadline := time.Now().Add(liveness)
+	for {
+		if ev, found := find(h.wait(evs, -1), tok); found {
+			if ev.Ready&(poller.ReadyFailed|poller.ReadyInvalid) == 0 {
+				h.t.Fatalf("closed descriptor reported %v", ev.Ready)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("closed descriptor not reported within %v", liveness)
+		}
+	}
+	h.delete(a)
 }
 
 // countFDs lists the process's open descriptors, where the system shows
