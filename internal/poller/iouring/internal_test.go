@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-
 // open opens a backend, or skips the test on a system without io_uring.
 func open(t *testing.T) *Backend {
 	t.Helper()
