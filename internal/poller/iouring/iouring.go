@@ -24,23 +24,31 @@
 // it sleeps in the Go scheduler. Without them the kernel completes a
 // wait by interrupting the thread that armed it, wherever it is.
 //
+// Changes: Add and Modify append to a batch of up to 63 changes in Go
+// memory (a full batch is submitted at once); they are written to the
+// ring when the batch is submitted, with the wait, by the next Wait.
+//
 // The wait: at most one IORING_OP_EPOLL_WAIT is in flight. A Wait with
 // changes to submit arms one and submits it with them in one
-// io_uring_enter: a Wait that may block asks that call to wait for the
-// completions (every entry gives one), with the timeout as
-// IORING_ENTER_EXT_ARG, so that the turn costs one system call whether it
+// io_uring_enter. If the Wait may block, that call also waits, with the
+// timeout as IORING_ENTER_EXT_ARG, for every change's completion plus one
+// more: the wait's, or a failed change's marker (each change is linked to
+// a NOP that completes silently, IOSQE_CQE_SKIP_SUCCESS, when the change
+// succeeds, and with -ECANCELED when it fails), so that a refused change
+// ends the wait at once. A turn then costs one system call whether it
 // blocks or not (epoll: 1 + k when readiness is there, 2 + k when it
-// blocks); one that must not block makes it a raw system call, without
-// the scheduler's bookkeeping. A Wait with nothing to submit looks first
-// with a raw epoll_wait(2), as the epoll backend does: when readiness is
-// there (a busy loop), that costs less than a round trip through the ring
-// (about 0.3-0.4 us less on the machine this was measured on); when it is
-// not, the Wait blocks in the ring, and so do the next few without a look
-// first (probeEvery), one system call each instead of two. A wait still
-// armed when its Wait times out stays armed for the next one. A wait that
-// completes between two Waits (while the loop runs handlers) is dropped
-// and a new one submitted: its readiness may have gone stale since, and a
-// harvest is never older than the Wait that returns it.
+// blocks). A Wait that must not block makes the call a raw system call,
+// without the scheduler's bookkeeping, and without markers. A Wait with
+// nothing to submit looks first with a raw epoll_wait(2), as the epoll
+// backend does: when readiness is there (a busy loop), that costs less
+// than a round trip through the ring (about 0.3-0.4 us less on the
+// machine this was measured on); when it is not, the Wait blocks in the
+// ring, and so do the next few without a look first (probeEvery), one
+// system call each instead of two. A wait still armed when its Wait times
+// out stays armed for the next one. A wait that completes between two
+// Waits (while the loop runs handlers) is dropped and a new one
+// submitted: its readiness may have gone stale since, and a harvest is
+// never older than the Wait that returns it.
 //
 // Wake-ups: an eventfd in the epoll set, as in the epoll backend; a Wake
 // from any goroutine is one write(2), and completes the armed wait. No
@@ -51,8 +59,9 @@
 // Memory the kernel reads or writes after a call returns (the harvest
 // buffer of an armed wait) lives in an anonymous mapping, off the Go
 // heap, as does what it reads during one (the changes' epoll_event, the
-// timeout). Close cancels an armed wait and waits for its completion
-// before it unmaps it.
+// timeout); a raw epoll_wait fills a Go slice during the call only.
+// Close cancels an armed wait and waits for its completion before it
+// unmaps it.
 //
 // Delete is not deferred: it is a direct epoll_ctl(2), after any queued
 // change was submitted, because the core deletes a registration right
@@ -84,7 +93,7 @@ import (
 var ErrUnavailable = errors.New("io_uring unavailable")
 
 const (
-	sqEntries  = 128 // submission entries: changes batched per io_uring_enter, plus the wait
+	sqEntries  = 128 // submission entries
 	maxHarvest = 256 // the most events one wait reports (the core asks for 256)
 
 	// maxBatch: changes submitted per io_uring_enter. Each may take two
