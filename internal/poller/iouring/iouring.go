@@ -30,25 +30,27 @@
 //
 // The wait: at most one IORING_OP_EPOLL_WAIT is in flight. A Wait with
 // changes to submit arms one and submits it with them in one
-// io_uring_enter. If the Wait may block, that call also waits, with the
-// timeout as IORING_ENTER_EXT_ARG, for every change's completion plus one
-// more: the wait's, or a failed change's marker (each change is linked to
-// a NOP that completes silently, IOSQE_CQE_SKIP_SUCCESS, when the change
-// succeeds, and with -ECANCELED when it fails), so that a refused change
-// ends the wait at once. A turn then costs one system call whether it
-// blocks or not (epoll: 1 + k when readiness is there, 2 + k when it
-// blocks). A Wait that must not block makes the call a raw system call,
-// without the scheduler's bookkeeping, and without markers. A Wait with
-// nothing to submit looks first with a raw epoll_wait(2), as the epoll
-// backend does: when readiness is there (a busy loop), that costs less
-// than a round trip through the ring (about 0.3-0.4 us less on the
-// machine this was measured on); when it is not, the Wait blocks in the
-// ring, and so do the next few without a look first (probeEvery), one
-// system call each instead of two. A wait still armed when its Wait times
-// out stays armed for the next one. A wait that completes between two
-// Waits (while the loop runs handlers) is dropped and a new one
-// submitted: its readiness may have gone stale since, and a harvest is
-// never older than the Wait that returns it.
+// io_uring_enter. In a loop that waits (the last look found nothing
+// ready), that call also blocks, with the timeout as
+// IORING_ENTER_EXT_ARG, until every change completed plus one more
+// completion: the wait's, or a failed change's marker (each change is
+// linked to a NOP that completes silently, IOSQE_CQE_SKIP_SUCCESS, when
+// the change succeeds, and with -ECANCELED when it fails), so that a
+// refused change ends the wait at once. In a busy loop (the last look
+// found readiness) the call is a raw system call, without the scheduler's
+// bookkeeping and without markers, and blocks in a second call only if
+// nothing was ready after all. A turn with k changes thus costs one
+// system call where epoll needs 1 + k (readiness there) or 2 + k (the
+// loop blocks). A Wait with nothing to submit in a busy loop looks with a
+// raw epoll_wait(2), as the epoll backend does, which costs less than a
+// round trip through the ring (about 0.3-0.4 us less on the machine this
+// was measured on); after a look that found nothing, this Wait and the
+// next few (probeEvery) block in the ring at once, one system call each
+// where epoll makes two. A wait still armed when its Wait times out stays
+// armed for the next one. A wait that completes between two Waits (while
+// the loop runs handlers) is dropped and a new one submitted: its
+// readiness may have gone stale since, and a harvest is never older than
+// the Wait that returns it.
 //
 // Wake-ups: an eventfd in the epoll set, as in the epoll backend; a Wake
 // from any goroutine is one write(2), and completes the armed wait. No
@@ -588,10 +590,15 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		return 0, b.fatal
 	}
 	room := min(len(evs), maxHarvest) - len(b.failed)
-	if room > 0 && len(b.batch) == 0 && (ms == 0 || b.skipProbe == 0) {
+	// busy: the last look found readiness at once; guess it will again.
+	busy := b.skipProbe == 0
+	if b.skipProbe > 0 {
+		b.skipProbe--
+	}
+	if room > 0 && len(b.batch) == 0 && (ms == 0 || busy) {
 		// Nothing to hand to the kernel: look with a raw epoll_wait,
 		// which costs less than a ring round trip when readiness is
-		// there (a busy loop).
+		// there.
 		n, err := epollWaitNow(b.epfd, b.direct[:room])
 		if err != nil {
 			return 0, err
@@ -600,21 +607,18 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 			b.skipProbe = 0
 			return b.collect(evs, b.direct, n), nil
 		}
-		// Nothing there: this loop waits. The next few Waits go to
-		// the ring at once (one system call instead of two), then look
-		// first again.
-		b.skipProbe = probeEvery
-	}
-	if b.skipProbe > 0 {
-		b.skipProbe--
+		// Nothing there: this loop waits. This Wait and the next few
+		// block in the ring at once (one system call instead of two),
+		// then look first again.
+		b.skipProbe, busy = probeEvery, false
 	}
 	block := ms != 0 && room > 0 && len(b.failed) == 0
-	entered := false
+	entered, waited := false, false
 	for try := 0; try < 2; try++ {
-		// The turn's changes and the wait, in one system call: one that
-		// blocks until the wait completes or a change fails (the
-		// markers), or, not to block, a raw one.
-		combined := block && try == 0
+		// The turn's changes and the wait in one system call: a raw
+		// one, or, when this loop waits, one that blocks until the wait
+		// completes or a change fails (the markers).
+		combined := block && try == 0 && !busy
 		b.write(combined)
 		if room > 0 && !b.armed {
 			b.queueWait(room)
@@ -625,6 +629,7 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		var err error
 		if combined {
 			err = b.enterWait(ms, uint32(b.pending)+1)
+			waited = true
 		} else {
 			err = b.submit()
 		}
@@ -642,12 +647,17 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		// dropped (see reap); once more, now that they are made,
 		// without blocking (a spurious return is allowed).
 	}
-	if !entered && b.armed && b.ready == 0 && len(b.failed) == 0 {
-		// A wait armed by an earlier Wait, and nothing to submit.
+	if b.armed && b.ready == 0 && len(b.failed) == 0 && !waited {
 		var err error
-		if block {
+		switch {
+		case block:
+			// Armed earlier, or just now by a raw submission that found
+			// nothing ready (then this loop was not busy after all).
+			if entered {
+				b.skipProbe = probeEvery
+			}
 			err = b.enterWait(ms, 1)
-		} else {
+		case !entered:
 			// Run the completion work the kernel queued for this
 			// thread, then look.
 			_, err = b.r.enter(0, enterGetEvents, nil, true)

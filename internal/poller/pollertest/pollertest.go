@@ -1121,6 +1121,10 @@ func testRefusalEndsBlockingWait(h *harness) {
 	h.idle()
 	a, _ := h.pair()
 	h.close(a)
+	// An idle loop first: a wait that times out.
+	if got := h.wait(make([]poller.Event, 8), 1); len(got) != 0 {
+		h.t.Fatalf("nothing ready, harvested %v", got)
+	}
 	tok := h.token()
 	if err := h.b.Add(a, tok, poller.Readable); err != nil {
 		if !errors.Is(err, poller.ErrBadFD) {
