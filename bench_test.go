@@ -145,6 +145,88 @@ func BenchmarkTurnChanges(b *testing.B) {
 	}
 }
 
+// BenchmarkTurnChangesBlocking: BenchmarkTurnChanges in a loop that
+// blocks every turn: another goroutine writes the byte the handler reads
+// once it has read the handler's reply, so every wait finds nothing ready
+// and sleeps (epoll: k epoll_ctl, a look, a blocking epoll_wait).
+func BenchmarkTurnChangesBlocking(b *testing.B) {
+	for _, backend := range Backends() {
+		for _, k := range []int{0, 8} {
+			b.Run(fmt.Sprintf("%s/k=%d", backend, k), func(b *testing.B) {
+				ev, err := New(WithBackend(backend))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ev.Free()
+				pair := func() [2]int {
+					fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+					unix.CloseOnExec(fds[0])
+					unix.CloseOnExec(fds[1])
+					if err := unix.SetNonblock(fds[0], true); err != nil {
+						b.Fatal(err)
+					}
+					return [2]int{fds[0], fds[1]} // fds[1] stays blocking: the peer goroutine's end
+				}
+				idle := make([]*FD, k)
+				for i := range idle {
+					if idle[i], err = ev.AddFD(pair()[0], FDRead, func(*Context, *FD, FDFlags) { b.Fatal("an idle fd fired") }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ping := pair()
+				n := 0
+				var buf [1]byte
+				if _, err := ev.AddFD(ping[0], FDRead, func(ev *Context, fde *FD, fl FDFlags) {
+					unix.Read(ping[0], buf[:])
+					n++
+					fl = FDRead
+					if n&1 != 0 {
+						fl |= FDError
+					}
+					for _, f := range idle {
+						f.SetFlags(fl)
+					}
+					unix.Write(ping[0], buf[:])
+				}); err != nil {
+					b.Fatal(err)
+				}
+				total := b.N + 1
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					var c [1]byte
+					for i := 0; i < total; i++ {
+						if _, err := unix.Write(ping[1], c[:]); err != nil {
+							return
+						}
+						if _, err := unix.Read(ping[1], c[:]); err != nil {
+							return
+						}
+					}
+				}()
+				if err := ev.LoopOnce(); err != nil { // registrations made
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				cpu0 := processCPU()
+				for n < total {
+					if err := ev.LoopOnce(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+				b.StopTimer()
+				<-done
+			})
+		}
+	}
+}
+
 // processCPU is the CPU time the process has used, in nanoseconds: on a
 // machine shared with other work, a steadier figure than wall time.
 func processCPU() int64 {
