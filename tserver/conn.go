@@ -11,16 +11,16 @@ import (
 )
 
 const (
-	stFree    uint8 = iota
-	stOpen          // reading and writing
-	stClosing       // reading stopped: close once output is flushed
+	stOpen    uint8 = iota // reading and writing
+	stClosing              // reading stopped: close once output is flushed
 	stClosed
 )
 
 // Conn is one connection of a Server. Its methods are for the loop that
 // owns it (its callbacks, and timers or proxies on Loop().Context());
-// other goroutines use Handle. A Conn is recycled after OnClose returns:
-// do not keep it; keep a ConnHandle.
+// other goroutines use Handle. A Conn belongs to one connection for life:
+// it is never reused for another, so a Conn (or a ConnHandle) kept after
+// OnClose stays closed, and its calls fail with ErrConnClosed.
 //
 // Kept small: an idle connection costs this, its fd event and a slot in
 // the loop's tables.
@@ -28,10 +28,10 @@ type Conn struct {
 	loop         *Loop
 	fde          *tevent.FD
 	bufs         *connBufs // nil unless bytes are pending
-	lprev, lnext *Conn     // the loop's activity list (lnext: free list when free)
+	lprev, lnext *Conn     // the loop's list of open connections
 	user         any
-	last         int64 // last activity, ns since loop.base
-	gen          atomic.Uint32
+	last         int64       // last activity, ns since loop.base
+	done         atomic.Bool // closing or closed: handles refuse it
 	fd           int32
 	state        uint8
 	eof          bool // closing because the peer closed: OnClose gets io.EOF
@@ -153,12 +153,12 @@ func (c *Conn) CloseWrite() error {
 // Abort closes the connection now, dropping unsent output; OnClose gets
 // err (nil is allowed).
 func (c *Conn) Abort(err error) {
-	if c.state == stClosed || c.state == stFree {
+	if c.state == stClosed {
 		return
 	}
 	l := c.loop
 	c.state = stClosed
-	c.gen.Add(1)
+	c.done.Store(true)
 	l.all.remove(c)
 	fd := int(c.fd)
 	if fd < len(l.byFD) && l.byFD[fd] == c {
@@ -173,23 +173,18 @@ func (c *Conn) Abort(err error) {
 	if l.cur == c {
 		l.stage = l.stage[:0]
 	}
-	l.nconns.Add(-1)
-	l.h.OnClose(c, err)
 	c.fd = -1
-	c.user = nil
-	c.eof, c.shutWr, c.wrDone = false, false, false
+	l.nconns.Add(-1)
 	l.lastErr = err
-	if l.cur != c {
-		c.state = stFree
-		l.putConn(c)
-	} else {
-		// Recycled once OnData returns (readable sees stClosed).
-	}
+	l.h.OnClose(c, err)
+	c.user = nil
 	l.maybeFinish()
 }
 
-// Handle returns a goroutine-safe handle to the connection.
-func (c *Conn) Handle() ConnHandle { return ConnHandle{c: c, gen: c.gen.Load()} }
+// Handle returns a goroutine-safe handle to the connection. A handle
+// taken from a closed or closing connection refuses every call with
+// ErrConnClosed.
+func (c *Conn) Handle() ConnHandle { return ConnHandle{c: c} }
 
 // SetContext attaches a user value to the connection.
 func (c *Conn) SetContext(v any) { c.user = v }
@@ -282,8 +277,6 @@ func (c *Conn) readable() {
 	l.cur = nil
 	if c.state == stClosed {
 		l.stage = l.stage[:0]
-		c.state = stFree
-		l.putConn(c)
 		return
 	}
 	if k < 0 || k > len(data) {
@@ -339,6 +332,7 @@ func (c *Conn) peerClosed() {
 		return
 	}
 	c.state = stClosing
+	c.done.Store(true)
 	c.eof = true
 	c.fde.SetFlags(tevent.FDWrite)
 }
@@ -473,6 +467,6 @@ func (c *Conn) sockAddr(peer bool) net.Addr {
 // opError is the close reason of a connection whose system call op
 // failed with errno (while its descriptor is still open).
 func (c *Conn) opError(op string, errno error) error {
-	fd := int(c.fd)
+	fd := int(c.fd) // -1 once closed: no addresses then
 	return sockets.OpError(op, sockets.NetName(sockets.Domain(fd), unix.SOCK_STREAM), fd, nil, nil, op, errno)
 }

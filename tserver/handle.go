@@ -4,11 +4,10 @@ package tserver
 // value; copy it freely. Its calls run on the connection's loop through
 // the loop's thread proxy, in the order each goroutine made them, and do
 // nothing to a connection that has closed since, even if its descriptor
-// number was reused: every handle carries the generation of the
-// connection it was taken from.
+// number was reused: a handle refers to its Conn, and a Conn to one
+// connection for life.
 type ConnHandle struct {
-	c   *Conn
-	gen uint32
+	c *Conn
 }
 
 // Write copies b and has it written on the loop. It returns ErrConnClosed
@@ -32,7 +31,7 @@ func (h ConnHandle) Valid() bool { return h.c != nil }
 
 func (h ConnHandle) post(k opKind, b []byte, fn func(*Conn)) error {
 	c := h.c
-	if c == nil || c.gen.Load() != h.gen {
+	if c == nil || c.done.Load() {
 		return ErrConnClosed
 	}
 	if k == opDo && fn == nil {
@@ -42,7 +41,7 @@ func (h ConnHandle) post(k opKind, b []byte, fn func(*Conn)) error {
 	if len(b) > 0 {
 		cp = append([]byte(nil), b...)
 	}
-	if err := c.loop.post(op{kind: k, c: c, gen: h.gen, b: cp, fn: fn}); err != nil {
+	if err := c.loop.post(op{kind: k, c: c, b: cp, fn: fn}); err != nil {
 		return ErrConnClosed
 	}
 	return nil

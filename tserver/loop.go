@@ -27,9 +27,7 @@ type Loop struct {
 	stage []byte // staged output of the connection in OnData
 	cur   *Conn  // the connection whose OnData runs
 
-	byFD  []*Conn // connections by descriptor number
-	free  *Conn   // recycled connections
-	slab  []Conn
+	byFD  []*Conn     // connections by descriptor number
 	bufs  []*connBufs // recycled buffers
 	all   connList    // every open connection, least recently active first
 	base  time.Time   // origin of Conn.last
@@ -70,7 +68,6 @@ const (
 type op struct {
 	kind     opKind
 	c        *Conn
-	gen      uint32
 	fd       int
 	b        []byte
 	fn       func(*Conn)
@@ -219,8 +216,8 @@ func (l *Loop) runOp(o *op) {
 		}
 	default:
 		c := o.c
-		if c.gen.Load() != o.gen || c.state == stClosed {
-			return
+		if c.state == stClosed {
+			return // closed since the call was made
 		}
 		switch o.kind {
 		case opWrite:
@@ -317,26 +314,10 @@ func (l *Loop) addConn(fd int) {
 
 func (l *Loop) clock() int64 { return int64(l.ev.Now().Sub(l.base)) }
 
-func (l *Loop) newConn() *Conn {
-	c := l.free
-	if c != nil {
-		l.free = c.lnext
-		c.lnext = nil
-		return c
-	}
-	if len(l.slab) == 0 {
-		l.slab = make([]Conn, 64)
-	}
-	c = &l.slab[0]
-	l.slab = l.slab[1:]
-	c.loop = l
-	return c
-}
-
-func (l *Loop) putConn(c *Conn) {
-	c.lnext = l.free
-	l.free = c
-}
+// newConn allocates a Conn. Conns are not recycled: one kept by a handler
+// after OnClose (or referred to by a ConnHandle) must stay the closed
+// connection it was, never become the next one.
+func (l *Loop) newConn() *Conn { return &Conn{loop: l} }
 
 func (l *Loop) getBufs() *connBufs {
 	if n := len(l.bufs); n > 0 {
