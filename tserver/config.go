@@ -11,8 +11,15 @@ const (
 	// DefaultReadBufferSize is the size of each loop's shared read buffer.
 	DefaultReadBufferSize = 64 << 10
 	// DefaultMaxWriteBuffer is how many unsent bytes a connection may hold
-	// before it is closed with ErrWriteLimit (4 MiB).
+	// (4 MiB): a Write that would leave more unsent returns ErrWriteLimit
+	// and closes the connection with it.
 	DefaultMaxWriteBuffer = 4 << 20
+	// DefaultWriteHighWater is the unsent output at which a connection
+	// becomes Backlogged (1 MiB).
+	DefaultWriteHighWater = 1 << 20
+	// DefaultWriteLowWater is the unsent output at or below which a
+	// Backlogged connection gets OnWritable (256 KiB).
+	DefaultWriteLowWater = 256 << 10
 	// DefaultMaxInbound is how many received bytes a connection may hold
 	// unconsumed before it is closed with ErrInboundLimit (4 MiB).
 	DefaultMaxInbound = 4 << 20
@@ -48,8 +55,18 @@ type Config struct {
 	// connection is closed between IdleTimeout and 9/8 of it.
 	IdleTimeout time.Duration
 	// MaxWriteBuffer is how many unsent bytes a connection may hold
-	// (0: DefaultMaxWriteBuffer; negative: unlimited).
+	// (0: DefaultMaxWriteBuffer; negative: unlimited). It counts only
+	// what the peer has not taken: Write first hands bytes to the socket,
+	// and only the rest is kept. A Write that would exceed it returns
+	// ErrWriteLimit and closes the connection with that reason.
 	MaxWriteBuffer int
+	// WriteHighWater is the unsent output at which a connection becomes
+	// Backlogged; WriteLowWater the level at or below which it stops
+	// being so and OnWritable is called (WritableHandler). 0 means
+	// DefaultWriteHighWater and DefaultWriteLowWater; the high mark is
+	// capped at MaxWriteBuffer, and a low mark not below the high one is
+	// taken as a quarter of it.
+	WriteHighWater, WriteLowWater int
 	// MaxInbound is how many received bytes a connection may hold
 	// unconsumed (0: DefaultMaxInbound; negative: unlimited).
 	MaxInbound int

@@ -37,46 +37,42 @@ type Conn struct {
 	eof          bool // closing because the peer closed: OnClose gets io.EOF
 	shutWr       bool // CloseWrite asked for
 	wrDone       bool // SHUT_WR done
+	backlog      bool // output reached high water: OnWritable when it drains
 }
 
 // connBufs holds a connection's pending bytes.
 type connBufs struct {
-	in  []byte // received, unconsumed
-	out []byte // not yet written
+	in     []byte // received, unconsumed
+	out    []byte // out[outOff:] is not yet written
+	outOff int
 }
 
 // Write queues b to be sent; b is copied, so it may be reused at once. In
-// the data callback of c the bytes go out with one system call after the
-// callback returns; elsewhere they are written at once. It returns
-// len(b), or ErrConnClosed on a closed or closing connection, or
-// ErrWriteLimit when the unsent bytes would exceed the write-buffer limit
-// (the connection is then closed with that error).
+// the data callback of c the bytes are staged and go out with one system
+// call after the callback returns; elsewhere they are written at once, as
+// far as the socket takes them. What the socket does not take is kept,
+// up to Config.MaxWriteBuffer unsent bytes.
+//
+// It returns len(b), or 0 and an error, in which case no byte of b is
+// queued: ErrConnClosed on a closed or closing connection (or after
+// CloseWrite); ErrWriteLimit when the unsent bytes would exceed
+// MaxWriteBuffer; or the kernel's error (a *net.OpError, e.g. matching
+// syscall.ECONNRESET) when the write itself failed. In the last two cases
+// the connection is closed, and OnClose gets the same error: a stream
+// with a hole in it is never sent. To stay under the limit, stop writing
+// while Backlogged and resume in OnWritable (see WritableHandler).
 func (c *Conn) Write(b []byte) (int, error) {
 	if c.state != stOpen || c.shutWr {
 		return 0, ErrConnClosed
 	}
 	l := c.loop
-	if l.cur == c && c.outLen() == 0 {
-		if len(l.stage)+len(b) > l.maxWrite && len(l.stage) > 0 {
-			st := l.stage
-			l.stage = st[:0]
-			c.send(st)
-			if c.state != stOpen {
-				return 0, c.writeErr()
-			}
-			if c.outLen() != 0 {
-				return c.queue(b)
-			}
-		}
+	if l.cur == c && c.outLen() == 0 && len(l.stage)+len(b) <= len(l.rbuf) {
 		l.stage = append(l.stage, b...)
-		return len(b), nil
+	} else if err := c.output(b); err != nil {
+		return 0, err
 	}
-	if c.outLen() != 0 {
-		return c.queue(b)
-	}
-	c.send(b)
-	if c.state == stClosed {
-		return 0, c.writeErr()
+	if !c.backlog && c.OutboundBuffered() >= l.highWater {
+		c.backlog = true
 	}
 	return len(b), nil
 }
@@ -94,29 +90,27 @@ func (c *Conn) Writev(bufs ...[]byte) (int, error) {
 	return total, nil
 }
 
+// Backlogged reports whether the connection's unsent output reached
+// Config.WriteHighWater and has not yet drained to WriteLowWater since: a
+// handler that produces output at its own pace stops writing while it is
+// true and resumes when OnWritable is called.
+func (c *Conn) Backlogged() bool { return c.backlog }
+
 // Close closes the connection once its pending output is written (reading
 // stops at once); OnClose then gets nil. Idempotent.
 func (c *Conn) Close() error {
 	if c.state != stOpen {
 		return nil
 	}
-	if c.outLen() == 0 && !(c.loop.cur == c && len(c.loop.stage) > 0) {
+	if c.flushStage() != nil {
+		return nil // closed by the failed write
+	}
+	if c.outLen() == 0 {
 		c.Abort(nil)
 		return nil
 	}
-	if c.loop.cur == c && len(c.loop.stage) > 0 {
-		st := c.loop.stage
-		c.loop.stage = st[:0]
-		c.send(st)
-		if c.state == stClosed {
-			return nil
-		}
-		if c.outLen() == 0 {
-			c.Abort(nil)
-			return nil
-		}
-	}
 	c.state = stClosing
+	c.done.Store(true)
 	c.eof = false
 	c.fde.SetFlags(tevent.FDWrite)
 	return nil
@@ -132,14 +126,8 @@ func (c *Conn) CloseWrite() error {
 		return nil
 	}
 	c.shutWr = true
-	l := c.loop
-	if l.cur == c && len(l.stage) > 0 {
-		st := l.stage
-		l.stage = st[:0]
-		c.send(st)
-		if c.state == stClosed {
-			return nil
-		}
+	if err := c.flushStage(); err != nil {
+		return err
 	}
 	if c.outLen() == 0 {
 		c.wrDone = true
@@ -174,8 +162,8 @@ func (c *Conn) Abort(err error) {
 		l.stage = l.stage[:0]
 	}
 	c.fd = -1
+	c.backlog = false
 	l.nconns.Add(-1)
-	l.lastErr = err
 	l.h.OnClose(c, err)
 	c.user = nil
 	l.maybeFinish()
@@ -227,7 +215,7 @@ func (c *Conn) outLen() int {
 	if c.bufs == nil {
 		return 0
 	}
-	return len(c.bufs.out)
+	return len(c.bufs.out) - c.bufs.outOff
 }
 
 func (c *Conn) touch() {
@@ -298,8 +286,12 @@ func (c *Conn) readable() {
 	if len(l.stage) > 0 {
 		st := l.stage
 		l.stage = st[:0]
-		c.send(st)
-		if c.state == stClosed {
+		if c.output(st) != nil {
+			return
+		}
+	}
+	if c.backlog && c.outLen() <= l.lowWater {
+		if c.writable(); c.state == stClosed {
 			return
 		}
 	}
@@ -339,62 +331,78 @@ func (c *Conn) peerClosed() {
 
 // dropBufs gives the buffers back when nothing is pending.
 func (c *Conn) dropBufs() {
-	if b := c.bufs; b != nil && len(b.in) == 0 && len(b.out) == 0 {
+	if b := c.bufs; b != nil && len(b.in) == 0 && len(b.out) == b.outOff {
 		c.bufs = nil
 		c.loop.putBufs(b)
 	}
 }
 
-func (c *Conn) writeErr() error {
-	if c.loop.lastErr == ErrWriteLimit {
+// flushStage sends what the running data callback of c staged.
+func (c *Conn) flushStage() error {
+	l := c.loop
+	if l.cur != c || len(l.stage) == 0 {
+		return nil
+	}
+	st := l.stage
+	l.stage = st[:0]
+	return c.output(st)
+}
+
+// output is the one way out to the socket: p goes after what is staged
+// and pending; what the socket does not take now is kept, under the
+// write limit, and write interest turned on. On failure the connection is
+// closed with the error, which is returned.
+func (c *Conn) output(p []byte) error {
+	if err := c.flushStage(); err != nil {
+		return err
+	}
+	l := c.loop
+	if c.outLen() == 0 {
+		n, err := writeFD(c.fd, p)
+		if err != nil {
+			err = c.opError("write", err)
+			c.Abort(err)
+			return err
+		}
+		if n > 0 {
+			c.touch()
+		}
+		p = p[n:]
+		if len(p) == 0 {
+			return nil
+		}
+	}
+	if c.outLen()+len(p) > l.maxWrite {
+		c.Abort(ErrWriteLimit)
 		return ErrWriteLimit
-	}
-	return ErrConnClosed
-}
-
-// queue appends p to pending output, under the write limit.
-func (c *Conn) queue(p []byte) (int, error) {
-	b := c.bufs
-	if len(b.out)+len(p) > c.loop.maxWrite {
-		c.Abort(ErrWriteLimit)
-		return 0, ErrWriteLimit
-	}
-	b.out = append(b.out, p...)
-	return len(p), nil
-}
-
-// send writes p now (nothing is pending); the rest is kept and write
-// interest turned on.
-func (c *Conn) send(p []byte) {
-	n, err := sockets.Write(int(c.fd), p)
-	for err == unix.EINTR {
-		n, err = sockets.Write(int(c.fd), p)
-	}
-	if err != nil && err != unix.EAGAIN {
-		c.Abort(c.opError("write", err))
-		return
-	}
-	if n < 0 {
-		n = 0
-	}
-	if n > 0 {
-		c.touch()
-	}
-	if n == len(p) {
-		return
-	}
-	rest := p[n:]
-	if len(rest) > c.loop.maxWrite {
-		c.Abort(ErrWriteLimit)
-		return
 	}
 	b := c.bufs
 	if b == nil {
-		b = c.loop.getBufs()
+		b = l.getBufs()
 		c.bufs = b
 	}
-	b.out = append(b.out[:0], rest...)
-	c.wantWrite()
+	if len(b.out) == b.outOff {
+		b.out, b.outOff = b.out[:0], 0
+		c.wantWrite()
+	}
+	b.out = append(b.out, p...)
+	return nil
+}
+
+// writeFD writes p once (EINTR retried); a full socket is 0 bytes, no error.
+func writeFD(fd int32, p []byte) (int, error) {
+	for {
+		n, err := sockets.Write(int(fd), p)
+		switch err {
+		case nil:
+			return n, nil
+		case unix.EAGAIN:
+			return 0, nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, err
+	}
 }
 
 func (c *Conn) wantWrite() {
@@ -408,23 +416,30 @@ func (c *Conn) wantWrite() {
 // flushOut writes pending output when the socket is writable.
 func (c *Conn) flushOut() {
 	b := c.bufs
-	if b == nil || len(b.out) == 0 {
-		c.flushed()
-		return
+	if b != nil && len(b.out) > b.outOff {
+		n, err := writeFD(c.fd, b.out[b.outOff:])
+		if err != nil {
+			c.Abort(c.opError("write", err))
+			return
+		}
+		if n > 0 {
+			c.touch()
+			b.outOff += n
+		}
+		if left := len(b.out) - b.outOff; left > 0 {
+			if b.outOff >= left {
+				// Most is written: move the rest to the front.
+				b.out = b.out[:copy(b.out, b.out[b.outOff:])]
+				b.outOff = 0
+			}
+			if c.backlog && left <= c.loop.lowWater {
+				c.writable()
+			}
+			return
+		}
+		b.out, b.outOff = b.out[:0], 0
 	}
-	n, err := sockets.Write(int(c.fd), b.out)
-	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
-		c.Abort(c.opError("write", err))
-		return
-	}
-	if n > 0 {
-		c.touch()
-		m := copy(b.out, b.out[n:])
-		b.out = b.out[:m]
-	}
-	if len(b.out) == 0 {
-		c.flushed()
-	}
+	c.flushed()
 }
 
 // flushed: output drained.
@@ -444,7 +459,21 @@ func (c *Conn) flushed() {
 	if c.state == stOpen {
 		c.fde.SetFlags(tevent.FDRead)
 	}
+	if c.backlog {
+		if c.writable(); c.state == stClosed {
+			return
+		}
+	}
 	c.dropBufs()
+}
+
+// writable: the output drained to low water after a backlog; tell the
+// handler.
+func (c *Conn) writable() {
+	c.backlog = false
+	if wh := c.loop.wh; wh != nil && c.state == stOpen && !c.shutWr {
+		wh.OnWritable(c)
+	}
 }
 
 func (c *Conn) sockAddr(peer bool) net.Addr {

@@ -23,6 +23,20 @@ type Handler interface {
 	OnClose(c *Conn, err error)
 }
 
+// WritableHandler is a Handler that wants to know when a connection can
+// take more output: a handler that produces output at its own pace (a
+// file, a stream, a proxy's other side) writes while Conn.Backlogged is
+// false and resumes in OnWritable.
+type WritableHandler interface {
+	Handler
+	// OnWritable is called on the connection's loop when its unsent
+	// output, having reached Config.WriteHighWater, drained to
+	// Config.WriteLowWater or below (Backlogged is false again). It is
+	// not called for a connection that is closing or closed, or after
+	// CloseWrite.
+	OnWritable(c *Conn)
+}
+
 // BaseHandler implements Handler with methods that do nothing (OnData
 // consumes everything). Embed it and override what you need.
 type BaseHandler struct{}

@@ -85,6 +85,7 @@ type recorder struct {
 	data   func(c *Conn, in []byte) int
 	open   func(c *Conn)
 	close  func(c *Conn, err error)
+	t      testing.TB // for handlers that report errors
 }
 
 func newRecorder() *recorder {

@@ -34,8 +34,9 @@ type Loop struct {
 	idle  int64       // IdleTimeout in ns, 0: off
 	sweep *tevent.Timer
 
-	maxWrite, maxIn int
-	lastErr         error // close reason of the connection closed last
+	maxWrite, maxIn     int
+	highWater, lowWater int
+	wh                  WritableHandler // h, if it is one
 
 	nconns   atomic.Int32 // open + handed-off connections
 	accepted atomic.Uint64
@@ -78,7 +79,9 @@ type op struct {
 func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	l := &Loop{srv: s, ev: ev, idx: idx, h: s.h,
 		maxWrite: s.cfg.MaxWriteBuffer, maxIn: s.cfg.MaxInbound,
+		highWater: s.cfg.WriteHighWater, lowWater: s.cfg.WriteLowWater,
 		rbuf: make([]byte, s.cfg.ReadBufferSize)}
+	l.wh, _ = s.h.(WritableHandler)
 	l.scope = ev.NewScope()
 	p, err := ev.NewThreadProxy()
 	if err != nil {

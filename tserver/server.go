@@ -62,6 +62,16 @@ func New(h Handler, cfg *Config) (*Server, error) {
 	} else if c.MaxWriteBuffer < 0 {
 		c.MaxWriteBuffer = int(^uint(0) >> 1)
 	}
+	if c.WriteHighWater <= 0 {
+		c.WriteHighWater = DefaultWriteHighWater
+	}
+	c.WriteHighWater = min(c.WriteHighWater, c.MaxWriteBuffer)
+	if c.WriteLowWater <= 0 {
+		c.WriteLowWater = DefaultWriteLowWater
+	}
+	if c.WriteLowWater >= c.WriteHighWater {
+		c.WriteLowWater = c.WriteHighWater / 4
+	}
 	if c.MaxInbound == 0 {
 		c.MaxInbound = DefaultMaxInbound
 	} else if c.MaxInbound < 0 {
