@@ -1,6 +1,7 @@
 package tserver
 
 import (
+	"log"
 	"time"
 
 	"github.com/gotevent/tevent"
@@ -75,6 +76,18 @@ type Config struct {
 	AcceptBackoff time.Duration
 	// Backlog is the listen backlog (0: DefaultBacklog).
 	Backlog int
+	// ErrorLog receives the reports of contained handler panics (with
+	// their stacks); nil means the log package's standard logger
+	// (log.Printf), as net/http does.
+	ErrorLog *log.Logger
+	// PropagatePanics lets a panic in a handler (OnOpen, OnData, OnClose,
+	// OnWritable, a ConnHandle.Do or Loop.Schedule function) leave the
+	// loop call, which on a loop the server drives ends the process. By
+	// default the panic is recovered on the loop, logged with its stack,
+	// counted in Stats.Panics, and the connection closed with the panic
+	// as a *tevent.PanicError (errors.As in OnClose); a panic in OnClose
+	// is logged and counted only.
+	PropagatePanics bool
 	// Delay keeps Nagle's algorithm on accepted TCP sockets; by default
 	// they get TCP_NODELAY.
 	Delay bool

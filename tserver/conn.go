@@ -164,7 +164,7 @@ func (c *Conn) Abort(err error) {
 	c.fd = -1
 	c.backlog = false
 	l.nconns.Add(-1)
-	l.h.OnClose(c, err)
+	l.onClose(c, err)
 	c.user = nil
 	l.maybeFinish()
 }
@@ -261,7 +261,7 @@ func (c *Conn) readable() {
 	}
 	c.touch()
 	l.cur = c
-	k := l.h.OnData(c, data)
+	k := l.onData(c, data)
 	l.cur = nil
 	if c.state == stClosed {
 		l.stage = l.stage[:0]
@@ -471,8 +471,8 @@ func (c *Conn) flushed() {
 // handler.
 func (c *Conn) writable() {
 	c.backlog = false
-	if wh := c.loop.wh; wh != nil && c.state == stOpen && !c.shutWr {
-		wh.OnWritable(c)
+	if l := c.loop; l.wh != nil && c.state == stOpen && !c.shutWr {
+		l.onWritable(c)
 	}
 }
 

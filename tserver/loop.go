@@ -37,6 +37,8 @@ type Loop struct {
 	maxWrite, maxIn     int
 	highWater, lowWater int
 	wh                  WritableHandler // h, if it is one
+	propagate           bool            // Config.PropagatePanics
+	stats               loopStats
 
 	nconns   atomic.Int32 // open + handed-off connections
 	accepted atomic.Uint64
@@ -82,6 +84,7 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 		highWater: s.cfg.WriteHighWater, lowWater: s.cfg.WriteLowWater,
 		rbuf: make([]byte, s.cfg.ReadBufferSize)}
 	l.wh, _ = s.h.(WritableHandler)
+	l.propagate = s.cfg.PropagatePanics
 	l.scope = ev.NewScope()
 	p, err := ev.NewThreadProxy()
 	if err != nil {
@@ -125,7 +128,12 @@ func (l *Loop) Server() *Server { return l.srv }
 
 // Stats returns the loop's counters. Safe from any goroutine.
 func (l *Loop) Stats() Stats {
-	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load()}
+	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load(), Panics: l.stats.panics.Load()}
+}
+
+// loopStats are a loop's counters, read from any goroutine.
+type loopStats struct {
+	panics atomic.Uint64
 }
 
 // Schedule runs fn on the loop's goroutine (through the loop's thread
@@ -215,7 +223,7 @@ func (l *Loop) runOp(o *op) {
 		l.maybeFinish()
 	case opLoopFn:
 		if !l.finished {
-			o.lfn(l)
+			l.onLoopFn(o.lfn)
 		}
 	default:
 		c := o.c
@@ -230,7 +238,7 @@ func (l *Loop) runOp(o *op) {
 		case opCloseWrite:
 			c.CloseWrite()
 		case opDo:
-			o.fn(c)
+			l.onDo(c, o.fn)
 		}
 	}
 }
@@ -312,7 +320,7 @@ func (l *Loop) addConn(fd int) {
 	c.last = l.clock()
 	l.all.pushBack(c)
 	l.accepted.Add(1)
-	l.h.OnOpen(c)
+	l.onOpen(c)
 }
 
 func (l *Loop) clock() int64 { return int64(l.ev.Now().Sub(l.base)) }

@@ -3,6 +3,7 @@ package tserver
 import (
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type Server struct {
 type Stats struct {
 	Conns    int    // open connections
 	Accepted uint64 // connections accepted since start
+	Panics   uint64 // handler panics contained (Config.PropagatePanics unset)
 }
 
 // New creates a server that calls h for its connections, with its
@@ -260,8 +262,18 @@ func (s *Server) Stats() Stats {
 		x := l.Stats()
 		st.Conns += x.Conns
 		st.Accepted += x.Accepted
+		st.Panics += x.Panics
 	}
 	return st
+}
+
+// logf logs to Config.ErrorLog, or with log.Printf without one.
+func (s *Server) logf(format string, args ...any) {
+	if s.cfg.ErrorLog != nil {
+		s.cfg.ErrorLog.Printf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
 }
 
 // acceptPause is a listener's pause after a failed accept: a fixed
