@@ -50,7 +50,8 @@ type Loop struct {
 	gone      bool
 
 	shutting bool
-	force    *tevent.Timer
+	force    *tevent.Timer // Shutdown's forced close
+	forceAt  time.Time
 	finished bool
 }
 
@@ -390,23 +391,33 @@ func (l *Loop) beginShutdown(deadline time.Time) {
 	if !l.shutting {
 		l.shutting = true
 		if !force {
-			for c := l.all.head; c != nil; {
-				next := c.lnext
+			// A snapshot: an OnClose may close other connections (a
+			// proxy its partner), which unlinks them from the list
+			// under a walk. Conns are never reused, so a closed one in
+			// the snapshot is just skipped.
+			open := make([]*Conn, 0, l.nconns.Load())
+			for c := l.all.head; c != nil; c = c.lnext {
+				open = append(open, c)
+			}
+			for _, c := range open {
 				c.Close()
-				c = next
 			}
 		}
 	}
-	if force {
+	switch {
+	case force:
 		l.forceAll(ErrServerClosed)
-	} else if l.force == nil {
+	case l.force == nil:
+		l.forceAt = deadline
 		l.force = l.scope.AddTimer(deadline, func(*tevent.Context, *tevent.Timer, time.Time) {
 			l.force = nil
 			l.forceAll(ErrServerClosed)
 			l.maybeFinish()
 		})
-	} else {
-		l.force.Update(deadline) // callers only move it earlier in practice
+	case deadline.Before(l.forceAt):
+		// Later calls only move the forced close earlier.
+		l.forceAt = deadline
+		l.force.Update(deadline)
 	}
 	l.maybeFinish()
 }
