@@ -195,6 +195,26 @@ func (a Address) IsZero() bool { return a.kind == kindNone }
 // IsInet reports whether a is an IP address with a port.
 func (a Address) IsInet() bool { return a.kind == kindInet }
 
+// IsInetFamily reports whether a is an inet address of family
+// (tsocket_address_is_inet): "ip" matches IPv4 and IPv6, "ipv4" and
+// "ipv6" only their own (case-insensitive, as in Samba); any other family,
+// or an address that is not inet, gives false. An IPv4-mapped IPv6
+// address is IPv6.
+func (a Address) IsInetFamily(family string) bool {
+	if a.kind != kindInet {
+		return false
+	}
+	switch strings.ToLower(family) {
+	case "ip":
+		return true
+	case "ipv4":
+		return a.ap.Addr().Is4()
+	case "ipv6":
+		return a.ap.Addr().Is6()
+	}
+	return false
+}
+
 // IsUnix reports whether a is a unix socket path.
 func (a Address) IsUnix() bool { return a.kind == kindUnix }
 

@@ -3,6 +3,7 @@ package tsocket
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/gotevent/tevent"
 	"github.com/gotevent/tevent/internal/sockets"
@@ -28,10 +29,18 @@ const MaxDatagram = 65536
 type Dgram struct {
 	scope  *tevent.Scope
 	fde    *tevent.FD
+	own    *ownedFD
 	fd     int
 	netw   string
+	unix   bool // a unix datagram socket: see doSend
 	closed bool
 	flags  tevent.FDFlags
+
+	// A unix datagram socket polls writable while a receiver it sends to
+	// unconnected is full (its own buffer is empty): after EAGAIN there,
+	// sends are retried on a growing back-off instead of on readiness.
+	backoff sockets.Backoff
+	retry   *tevent.Timer
 
 	rd   *tevent.Req[Datagram]
 	rbuf []byte
@@ -163,14 +172,27 @@ func DgramPair(o tevent.Owner) (*Dgram, *Dgram, error) {
 }
 
 func newDgram(s *tevent.Scope, fd int) (*Dgram, error) {
+	own, err := own(fd)
+	if err != nil {
+		return nil, err
+	}
 	ds := s.NewScope()
-	d := &Dgram{scope: ds, fd: fd, netw: sockets.NetName(sockets.Domain(fd), unix.SOCK_DGRAM)}
+	dom := sockets.Domain(fd)
+	d := &Dgram{scope: ds, fd: fd, own: own, netw: sockets.NetName(dom, unix.SOCK_DGRAM), unix: dom == unix.AF_UNIX,
+		backoff: sockets.Backoff{Min: time.Millisecond, Max: 100 * time.Millisecond}}
 	fde, err := ds.AddFD(fd, 0, d.handle)
 	if err != nil {
+		own.release()
 		ds.Free()
 		return nil, err
 	}
-	fde.SetAutoClose()
+	fde.SetCloseFn(func(_ *tevent.Context, _ *tevent.FD, fd int) {
+		// Close the number only while it still names our socket.
+		if own.stillOurs() {
+			own.release()
+			unix.Close(fd)
+		}
+	})
 	d.fde = fde
 	ds.OnFree(d.teardown)
 	return d, nil
@@ -212,6 +234,54 @@ func (d *Dgram) Pending() (int, error) {
 // Free closes the socket; pending requests finish with net.ErrClosed.
 // Idempotent.
 func (d *Dgram) Free() { d.scope.Free() }
+
+// Disconnect closes the socket as a request (tdgram_disconnect_send),
+// finished on a later loop turn. It is refused with ErrBusy while a
+// RecvFrom or SendTo is in flight, as in Samba; on a freed socket it
+// fails with net.ErrClosed.
+func (d *Dgram) Disconnect(o tevent.Owner) *tevent.Req[struct{}] {
+	s := tevent.ScopeOf(o)
+	req := tevent.NewReq[struct{}](s)
+	switch {
+	case d.closed:
+		req.Error(net.ErrClosed)
+	case d.rd != nil || d.wr != nil:
+		req.Error(ErrBusy)
+	default:
+		d.Free()
+		req.Done(struct{}{})
+	}
+	return req.Post(nil)
+}
+
+// SetReadBuffer sets the socket's receive buffer (SO_RCVBUF; the kernel
+// may round or double it): a burst of datagrams larger than the buffer
+// is dropped by the kernel.
+func (d *Dgram) SetReadBuffer(bytes int) error {
+	if d.closed {
+		return net.ErrClosed
+	}
+	return setBuffer(d.fd, d.netw, unix.SO_RCVBUF, bytes)
+}
+
+// SetWriteBuffer sets the socket's send buffer (SO_SNDBUF).
+func (d *Dgram) SetWriteBuffer(bytes int) error {
+	if d.closed {
+		return net.ErrClosed
+	}
+	return setBuffer(d.fd, d.netw, unix.SO_SNDBUF, bytes)
+}
+
+// setBuffer sets SO_RCVBUF or SO_SNDBUF.
+func setBuffer(fd int, netw string, opt, bytes int) error {
+	if bytes <= 0 {
+		return invalid("socket buffer of %d bytes", bytes)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, bytes); err != nil {
+		return sockets.OpError("set", netw, fd, nil, nil, "setsockopt", err)
+	}
+	return nil
+}
 
 // RecvFrom receives one datagram into buf (tdgram_recvfrom_send); a nil
 // buf means a fresh buffer of MaxDatagram bytes. A datagram longer than buf
@@ -316,7 +386,26 @@ func (d *Dgram) startSend(req *tevent.Req[int], buf []byte, dst Address) {
 	d.update()
 }
 
-func (d *Dgram) clearSend() { d.wr, d.wb, d.wsa, d.wto = nil, nil, nil, Address{} }
+func (d *Dgram) clearSend() {
+	d.wr, d.wb, d.wsa, d.wto = nil, nil, nil, Address{}
+	if d.retry != nil {
+		d.retry.Free()
+		d.retry = nil
+	}
+}
+
+// retryLater arms the back-off timer for the send in flight, which then
+// waits for it rather than for writability.
+func (d *Dgram) retryLater() {
+	if d.retry != nil {
+		return
+	}
+	d.retry = d.scope.AddTimer(time.Now().Add(d.backoff.Next()), func(*tevent.Context, *tevent.Timer, time.Time) {
+		d.retry = nil
+		d.doSend()
+		d.update()
+	})
+}
 
 func (d *Dgram) doRecv() {
 	for d.rd != nil {
@@ -350,10 +439,14 @@ func (d *Dgram) doSend() {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN || err == unix.ENOBUFS:
+			if d.unix && d.wsa != nil {
+				d.retryLater()
+			}
 			return
 		}
 		req, to := d.wr, d.wto
 		d.clearSend()
+		d.backoff.Reset()
 		if err != nil {
 			req.Error(sockets.OpError("write", d.netw, -1, nil, to.NetAddr(), "sendmsg", err))
 			return
@@ -381,7 +474,7 @@ func (d *Dgram) update() {
 	if d.rd != nil {
 		f |= tevent.FDRead
 	}
-	if d.wr != nil {
+	if d.wr != nil && d.retry == nil {
 		f |= tevent.FDWrite
 	}
 	if f != d.flags {

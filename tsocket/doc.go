@@ -41,6 +41,26 @@
 // returns none. ReadPDUBlob is the simpler form for "read n bytes, then
 // as many more as they announce".
 //
+// # Streams and their implementations
+//
+// A *Stream is Samba's tstream_context: the generic layer every caller
+// holds, over a StreamOps implementation that moves the bytes (the contract
+// is at the top of stream.go). The socket stream (NewStream, StreamPair,
+// Connect, Accept) is one; MemoryPair is another, two Streams connected in
+// memory through a bounded buffer, for tests of code written against
+// *Stream; NewCustomStream wraps any other (tstream_context_create), and
+// TakeOps hands a stream's implementation to a layer stacked on it (TLS
+// over a socket). The rules below hold for every implementation; package
+// tsocket/streamtest is the suite that checks them.
+//
+// Beyond reads and writes: WaitForRead (wait_for_read_send, with its
+// check_errors), Monitor (tstream_monitor_send: a request that finishes
+// when the stream fails), FailReadvFirstError
+// (tstream_bsd_fail_readv_first_error), Dgram.Disconnect
+// (tdgram_disconnect_send) and Address.IsInetFamily
+// (tsocket_address_is_inet). WithContext cancels a request when a
+// context.Context is done.
+//
 // # Errors and end of stream
 //
 // Where Samba is vague this package is precise:
@@ -64,6 +84,21 @@
 //     never silently cut.
 //   - Bad input is reported with sentinels: ErrBadAddress, ErrHostName,
 //     ErrInvalid, ErrNotSocket, tevent.ErrBadFD.
+//   - A descriptor belongs to one Stream or Dgram: NewStream or NewDgram
+//     on a number another one owns fails with ErrFDInUse. A descriptor
+//     closed behind a stream's back, whose number may now name another
+//     socket, is given up: the stream's requests fail with ErrFDLost, it
+//     never reads that number again nor closes it (the stream checks the
+//     socket's identity, fstat's device and inode, on a wake-up after its
+//     interest changed, on every wake-up with a backend that watches
+//     numbers rather than files, and before it closes). A read or write
+//     tried at once, before any wake-up, is not checked: do not close a
+//     stream's descriptor.
+//   - Misuse is reported as the core reports its own: a request made from
+//     a goroutine that is not the loop's while the loop waits fails with
+//     tevent.ErrConcurrentUse (its Result says so; it cannot be posted to
+//     a loop another goroutine drives), one owned by a scope of another
+//     context with tevent.ErrWrongContext.
 //
 // Accept does not spin when the process runs out of descriptors: it fails
 // with EMFILE (or ENFILE, ENOBUFS, ENOMEM) and the next Accept waits a
@@ -88,12 +123,33 @@
 //	c, err := net.FileConn(f)        // dups again; close f
 //	f.Close()
 //
+// # What a peer can make a stream spend
+//
+//   - Per PDU: ReadPDUBlob accepts at most DefaultMaxPDU (16 MiB) unless
+//     ReadPDUBlobLimit says otherwise, fails with ErrPDUTooLarge as soon
+//     as a larger size is announced, and grows its buffer as the bytes
+//     arrive: a peer that announces 1 GiB and sends 1 KiB costs about
+//     what it sent (TestReadPDUBlobGrowsAsBytesArrive). ReadvPDU reads
+//     into the caller's vectors: its next-vector function is where a
+//     size is checked.
+//   - Per write queue: the WritevQueue requests of one stream hold at
+//     most DefaultWriteQueueBytes (16 MiB) in DefaultWriteQueueWrites
+//     (4096) writes, SetWriteQueueLimit sets others; beyond, a write fails
+//     at once with ErrQueueFull, and QueuedWrites shows how full it is
+//     (TestWritevQueueBounded). A single Writev holds only the caller's
+//     buffers.
+//   - CPU: a send that cannot progress waits for readiness, or, for a
+//     unix datagram sent to a full receiver (which polls writable while
+//     sendto fails), on a back-off of 1 ms doubling to 100 ms
+//     (TestSendToFullUnixReceiverDoesNotSpin).
+//
 // # Cost
 //
-// Readv, ReadvPDU and Writev allocate nothing beyond the request itself
-// (the stream keeps the state of its one read and one write, and up to 8
-// vectors go to the kernel in one readv/writev without an allocation);
-// WritevQueue on an empty queue adds a queue entry. ReadPDUBlob allocates
+// Readv, ReadvPDU and Writev allocate nothing beyond the request itself,
+// whatever the implementation (the stream keeps the state of its one read
+// and one write, and up to 8 vectors go to the implementation in one
+// call without an allocation); WritevQueue on an empty queue adds a queue
+// entry, on a busy one a record of the waiting write. ReadPDUBlob allocates
 // its buffer and a sub-request; datagram receives allocate the sender's
 // address.
 //

@@ -40,6 +40,20 @@ var (
 	// NewDgram is not a socket of the right type. It wraps ENOTSOCK (or
 	// the kernel's complaint) too.
 	ErrNotSocket = errors.New("tsocket: descriptor is not a usable socket")
+	// ErrFDInUse is returned by NewStream and NewDgram for a descriptor
+	// that another Stream or Dgram already owns: two owners would read
+	// each other's bytes and close each other's socket.
+	ErrFDInUse = errors.New("tsocket: descriptor is already owned by another Stream or Dgram")
+	// ErrFDLost is the sticky error of a Stream or Dgram whose descriptor
+	// was closed behind its back (and whose number may now name another
+	// file): it no longer reads, writes or closes that number.
+	ErrFDLost = errors.New("tsocket: descriptor closed behind the socket's back; its number is no longer this socket's")
+	// ErrPDUTooLarge is returned by ReadPDUBlob when the peer announces a
+	// PDU longer than the limit (DefaultMaxPDU, or the call's own).
+	ErrPDUTooLarge = errors.New("tsocket: PDU larger than the limit")
+	// ErrQueueFull is returned by WritevQueue when the queue already
+	// holds its maximum of bytes or writes (see QueueLimit).
+	ErrQueueFull = errors.New("tsocket: write queue full")
 )
 
 // invalid returns an error wrapping ErrInvalid with a reason.

@@ -56,3 +56,31 @@ func Example() {
 	fmt.Printf("%s from %v\n", echo, l.Addr().IP())
 	// Output: hello from 127.0.0.1
 }
+
+// ExampleMemoryPair: two Streams connected in memory, with the same rules
+// as a socket pair: for tests of code written against *tsocket.Stream.
+func ExampleMemoryPair() {
+	ev, err := tevent.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ev.Free()
+	a, b, err := tsocket.MemoryPair(ev)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a.Writev(ev, []byte("hello"))
+	a.CloseWrite()
+	buf := make([]byte, 5)
+	r := b.Readv(ev, buf)
+	r.Poll(ev)
+	n, err := r.Result()
+	fmt.Println(n, err, string(buf))
+	eof := b.Readv(ev, buf)
+	eof.Poll(ev)
+	_, err = eof.Result()
+	fmt.Println(err)
+	// Output:
+	// 5 <nil> hello
+	// EOF
+}

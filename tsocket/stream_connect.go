@@ -63,7 +63,7 @@ func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
 	}
 	switch err {
 	case nil:
-		st, err := newStream(s, fd)
+		st, err := newSocketStream(s, fd)
 		if err != nil {
 			unix.Close(fd)
 			req.Error(err)
@@ -100,7 +100,7 @@ func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
 		}
 		fde.Free()
 		fde = nil
-		st, err := newStream(s, fd)
+		st, err := newSocketStream(s, fd)
 		if err != nil {
 			release()
 			req.Error(err)
@@ -267,7 +267,7 @@ func (l *Listener) try() {
 		s := l.accS
 		l.release()
 		l.backoff.Reset()
-		st, err := newStream(s, nfd)
+		st, err := newSocketStream(s, nfd)
 		if err != nil {
 			unix.Close(nfd)
 			req.Error(err)

@@ -132,6 +132,9 @@ func parse(r io.Reader) (*results, error) {
 		}
 		switch fields[0] {
 		case "CPU":
+			if _, ok := kv["srv_us_per_msg"]; !ok && kv["srv_us_per_hs"] != "" {
+				continue // a handshake cell (run.sh -tls): not an echo cost
+			}
 			size, err := num("size")
 			if err != nil {
 				return nil, err

@@ -1,0 +1,234 @@
+package tlsengine
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// adapter is the net.Conn crypto/tls reads ciphertext from and writes
+// ciphertext to. It has two modes:
+//
+//   - blocking, during the handshake, used by the handshake goroutine: Read
+//     waits (on the handshake's condition variable, under Engine.mu) until
+//     the loop feeds bytes, feeds EOF, or the handshake is aborted; Write
+//     appends to the pending output and notifies the loop.
+//   - non-blocking, after it, used by the loop goroutine only, without a
+//     lock: Read returns ErrWouldBlock when nothing is buffered; Write
+//     appends to the pending output, or straight into the caller's buffer
+//     during AppendWrite.
+//
+// Its buffers are nil while empty: the input buffer goes back to a pool
+// as soon as crypto/tls has taken the last byte, the output buffer as
+// soon as the loop has drained it.
+type adapter struct {
+	e *Engine
+
+	in   []byte  // fed and not yet read: in[r:]
+	inp  *[]byte // in's pool slot, nil for a buffer not from the pool
+	r    int
+	out  []byte // pending output
+	outp *[]byte
+
+	direct    []byte // AppendWrite's destination while it runs
+	directOn  bool
+	blocking  bool // handshake mode; changed only under Engine.mu
+	eof       bool // the loop fed EOF
+	eofRead   bool // Read has returned io.EOF to crypto/tls
+	aborted   bool // the handshake was aborted (timeout, Close)
+	closed    bool // the engine is closed
+	localAddr net.Addr
+	peerAddr  net.Addr
+}
+
+// poolBufSize holds a TLS 1.2 record of the largest size with room to
+// spare; bigger buffers are not pooled.
+const (
+	poolBufSize = 16384 + 2048 + 5
+	maxPooled   = 4 * poolBufSize
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, poolBufSize); return &b }}
+
+// getBuf takes an empty buffer from the pool.
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+// putBuf returns b (the slice that was taken as *p, maybe grown) to the
+// pool.
+func putBuf(p *[]byte, b []byte) {
+	if p == nil || cap(b) > maxPooled {
+		return
+	}
+	*p = b[:0]
+	bufPool.Put(p)
+}
+
+// feed appends p to the input. During the handshake the buffer is an
+// exact-size allocation (a queued handshake must not pin a pooled
+// record-sized buffer); after it, a pooled one.
+func (a *adapter) feed(p []byte) {
+	if len(a.in) == a.r && a.in != nil {
+		a.in, a.r = a.in[:0], 0
+	}
+	if a.in == nil && !a.blocking {
+		a.inp = getBuf()
+		a.in = *a.inp
+	}
+	if a.r > 0 && len(a.in)+len(p) > cap(a.in) {
+		k := copy(a.in, a.in[a.r:])
+		a.in, a.r = a.in[:k], 0
+	}
+	a.in = append(a.in, p...)
+}
+
+// take copies buffered input into p and releases the buffer once empty.
+func (a *adapter) take(p []byte) int {
+	n := copy(p, a.in[a.r:])
+	a.r += n
+	if a.r == len(a.in) {
+		a.releaseIn()
+	}
+	return n
+}
+
+func (a *adapter) releaseIn() {
+	putBuf(a.inp, a.in)
+	a.in, a.inp, a.r = nil, nil, 0
+}
+
+// appendOut adds ciphertext to the pending output.
+func (a *adapter) appendOut(p []byte) {
+	if a.out == nil && !a.blocking && len(p) <= poolBufSize {
+		a.outp = getBuf()
+		a.out = *a.outp
+	}
+	a.out = append(a.out, p...)
+}
+
+// drainOut appends the pending output to dst and releases its buffer.
+func (a *adapter) drainOut(dst []byte) []byte {
+	if len(a.out) == 0 {
+		return dst
+	}
+	dst = append(dst, a.out...)
+	a.releaseOut()
+	return dst
+}
+
+func (a *adapter) releaseOut() {
+	putBuf(a.outp, a.out)
+	a.out, a.outp = nil, nil
+}
+
+// Read gives crypto/tls buffered ciphertext.
+func (a *adapter) Read(p []byte) (int, error) {
+	if a.blocking {
+		return a.readBlocking(p)
+	}
+	if a.r < len(a.in) {
+		return a.take(p), nil
+	}
+	switch {
+	case a.closed:
+		return 0, ErrClosed
+	case a.eof:
+		a.eofRead = true
+		return 0, io.EOF
+	}
+	return 0, ErrWouldBlock
+}
+
+// readBlocking is Read on the handshake goroutine.
+func (a *adapter) readBlocking(p []byte) (int, error) {
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for a.r == len(a.in) && !a.eof && !a.aborted && !a.closed {
+		e.hs.cond.Wait()
+	}
+	switch {
+	case a.aborted || a.closed:
+		return 0, net.ErrClosed
+	case a.r < len(a.in):
+		return a.take(p), nil
+	}
+	a.eofRead = true
+	return 0, io.EOF
+}
+
+// Write takes ciphertext from crypto/tls.
+func (a *adapter) Write(p []byte) (int, error) {
+	if a.blocking {
+		return a.writeBlocking(p)
+	}
+	if a.closed {
+		return 0, ErrClosed
+	}
+	if a.directOn {
+		a.direct = append(a.direct, p...)
+	} else {
+		a.appendOut(p)
+	}
+	return len(p), nil
+}
+
+// writeBlocking is Write on the handshake goroutine: one flight of
+// handshake messages (crypto/tls buffers a flight into one Write).
+func (a *adapter) writeBlocking(p []byte) (int, error) {
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a.aborted || a.closed {
+		return 0, net.ErrClosed
+	}
+	a.appendOut(p)
+	e.notify()
+	return len(p), nil
+}
+
+// Close is called by crypto/tls when the handshake's context is
+// cancelled: it unblocks a waiting Read. The engine's own state is
+// unchanged (Engine.Close closes the engine).
+func (a *adapter) Close() error {
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.hsDone && e.hs != nil {
+		a.aborted = true
+		e.hs.cond.Broadcast()
+	}
+	return nil
+}
+
+// LocalAddr is Config.LocalAddr, or a placeholder.
+func (a *adapter) LocalAddr() net.Addr {
+	if a.localAddr != nil {
+		return a.localAddr
+	}
+	return noAddr{}
+}
+
+// RemoteAddr is Config.RemoteAddr, or a placeholder.
+func (a *adapter) RemoteAddr() net.Addr {
+	if a.peerAddr != nil {
+		return a.peerAddr
+	}
+	return noAddr{}
+}
+
+// SetDeadline is a no-op: the engine's handshake timeout and the loop's
+// timers bound the waiting.
+func (a *adapter) SetDeadline(time.Time) error { return nil }
+
+// SetReadDeadline is a no-op, as SetDeadline.
+func (a *adapter) SetReadDeadline(time.Time) error { return nil }
+
+// SetWriteDeadline is a no-op: writes never block.
+func (a *adapter) SetWriteDeadline(time.Time) error { return nil }
+
+// noAddr is the address of an engine given none.
+type noAddr struct{}
+
+func (noAddr) Network() string { return "tlsengine" }
+func (noAddr) String() string  { return "tlsengine" }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package tsocket
+
+const raceEnabled = false
