@@ -1,6 +1,7 @@
 package tserver
 
 import (
+	"crypto/tls"
 	"log"
 	"time"
 
@@ -91,4 +92,30 @@ type Config struct {
 	// Delay keeps Nagle's algorithm on accepted TCP sockets; by default
 	// they get TCP_NODELAY.
 	Delay bool
+
+	// TLS, when set, makes every accepted connection a TLS server
+	// connection over standard crypto/tls (see tls.go's overview in the
+	// package documentation): the handshake runs first, and OnOpen is
+	// called only once it succeeded; OnData gets plaintext; Write and
+	// Writev encrypt; Close sends close_notify. A connection whose
+	// handshake fails never reaches the Handler (Stats.TLSHandshakeErrors
+	// counts it). The config is used as given (Certificates or
+	// GetCertificate, NextProtos, ClientAuth, session tickets...); its
+	// callbacks run on handshake goroutines, not on the loops. nil: plain
+	// connections.
+	TLS *tls.Config
+	// TLSHandshakeTimeout bounds a TLS handshake from accept, time queued
+	// behind the handshake limit included (0: DefaultTLSHandshakeTimeout,
+	// 10 s; negative: no bound but IdleTimeout's).
+	TLSHandshakeTimeout time.Duration
+	// TLSMaxHandshakes, when positive, bounds this server's TLS
+	// handshakes running at once (each on a goroutine, parked between the
+	// client's flights), with TLSMaxQueuedHandshakes more waiting
+	// without a goroutine; a connection beyond both is closed at once
+	// (counted in Stats.TLSHandshakeErrors). 0 (the default) shares one
+	// process-wide limit with tsocket's TLS streams:
+	// DefaultTLSMaxHandshakes running, DefaultTLSMaxQueuedHandshakes
+	// queued. A handshake takes its place only once the client's first
+	// byte arrives: a client that never speaks holds no goroutine.
+	TLSMaxHandshakes, TLSMaxQueuedHandshakes int
 }

@@ -34,10 +34,11 @@ type Conn struct {
 	done         atomic.Bool // closing or closed: handles refuse it
 	fd           int32
 	state        uint8
-	eof          bool // closing because the peer closed: OnClose gets io.EOF
-	shutWr       bool // CloseWrite asked for
-	wrDone       bool // SHUT_WR done
-	backlog      bool // output reached high water: OnWritable when it drains
+	eof          bool     // closing because the peer closed: OnClose gets io.EOF
+	shutWr       bool     // CloseWrite asked for
+	wrDone       bool     // SHUT_WR done
+	backlog      bool     // output reached high water: OnWritable when it drains
+	tls          *tlsConn // TLS state (tls.go); nil on a plain server
 }
 
 // connBufs holds a connection's pending bytes.
@@ -64,6 +65,9 @@ type connBufs struct {
 func (c *Conn) Write(b []byte) (int, error) {
 	if c.state != stOpen || c.shutWr {
 		return 0, ErrConnClosed
+	}
+	if c.tls != nil { // TLS hook (tls.go): encrypt into the same output path
+		return c.writeTLS(b)
 	}
 	l := c.loop
 	if l.cur == c && c.outLen() == 0 && len(l.stage)+len(b) <= len(l.rbuf) {
@@ -102,6 +106,9 @@ func (c *Conn) Close() error {
 	if c.state != stOpen {
 		return nil
 	}
+	if c.tls != nil && !c.closeTLS() { // TLS hook (tls.go): close_notify first
+		return nil
+	}
 	if c.flushStage() != nil {
 		return nil // closed by the failed write
 	}
@@ -124,6 +131,11 @@ func (c *Conn) CloseWrite() error {
 	}
 	if c.shutWr {
 		return nil
+	}
+	if c.tls != nil { // TLS hook (tls.go): close_notify before SHUT_WR
+		if err := c.closeWriteTLS(); err != nil {
+			return err
+		}
 	}
 	c.shutWr = true
 	if err := c.flushStage(); err != nil {
@@ -164,7 +176,15 @@ func (c *Conn) Abort(err error) {
 	c.fd = -1
 	c.backlog = false
 	l.nconns.Add(-1)
-	l.onClose(c, err)
+	// TLS hook (tls.go): a connection whose handshake did not succeed was
+	// never given to the Handler; the engine is released after OnClose
+	// (TLSState still works there).
+	if c.tls == nil || c.tls.opened {
+		l.onClose(c, err)
+	}
+	if c.tls != nil {
+		c.tls.release(c)
+	}
 	c.user = nil
 	l.maybeFinish()
 }
@@ -228,6 +248,10 @@ func (c *Conn) touch() {
 
 // readable reads once and hands the bytes to OnData.
 func (c *Conn) readable() {
+	if c.tls != nil { // TLS hook (tls.go): ciphertext in, plaintext to deliver
+		c.readableTLS()
+		return
+	}
 	l := c.loop
 	var data []byte
 	b := c.bufs
@@ -259,6 +283,14 @@ func (c *Conn) readable() {
 		data = in[:len(in)+n]
 		b.in = data
 	}
+	c.deliver(data)
+}
+
+// deliver hands data, received or decrypted, to OnData: data is the
+// loop's read buffer, or the connection's inbound buffer (then b.in is
+// data already). It keeps what OnData left and sends what it staged.
+func (c *Conn) deliver(data []byte) {
+	l := c.loop
 	c.touch()
 	l.cur = c
 	k := l.onData(c, data)
@@ -271,7 +303,7 @@ func (c *Conn) readable() {
 		panic("tserver: OnData returned a count outside [0, len(in)]")
 	}
 	rest := len(data) - k
-	b = c.bufs
+	b := c.bufs
 	if b != nil && len(b.in) > 0 {
 		// data was our own buffer.
 		n := copy(b.in, data[k:])

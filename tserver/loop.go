@@ -26,6 +26,7 @@ type Loop struct {
 	rbuf  []byte // shared read buffer
 	stage []byte // staged output of the connection in OnData
 	cur   *Conn  // the connection whose OnData runs
+	tlsct []byte // TLS: ciphertext on its way to Conn.output (tls.go)
 
 	byFD  []*Conn     // connections by descriptor number
 	bufs  []*connBufs // recycled buffers
@@ -66,6 +67,7 @@ const (
 	opShutdown
 	opCheck
 	opLoopFn
+	opTLS // a TLS handshake's Notify (tls.go)
 )
 
 // op is a call from another goroutine, run on the loop.
@@ -129,12 +131,15 @@ func (l *Loop) Server() *Server { return l.srv }
 
 // Stats returns the loop's counters. Safe from any goroutine.
 func (l *Loop) Stats() Stats {
-	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load(), Panics: l.stats.panics.Load()}
+	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load(), Panics: l.stats.panics.Load(),
+		TLSHandshakes: l.stats.tlsHandshakes.Load(), TLSHandshakeErrors: l.stats.tlsHandshakeErrors.Load()}
 }
 
 // loopStats are a loop's counters, read from any goroutine.
 type loopStats struct {
-	panics atomic.Uint64
+	panics             atomic.Uint64
+	tlsHandshakes      atomic.Uint64
+	tlsHandshakeErrors atomic.Uint64
 }
 
 // Schedule runs fn on the loop's goroutine (through the loop's thread
@@ -240,6 +245,8 @@ func (l *Loop) runOp(o *op) {
 			c.CloseWrite()
 		case opDo:
 			l.onDo(c, o.fn)
+		case opTLS:
+			c.handshakeStep()
 		}
 	}
 }
@@ -321,6 +328,10 @@ func (l *Loop) addConn(fd int) {
 	c.last = l.clock()
 	l.all.pushBack(c)
 	l.accepted.Add(1)
+	if l.srv.cfg.TLS != nil { // TLS hook (tls.go): OnOpen after the handshake
+		c.startTLS()
+		return
+	}
 	l.onOpen(c)
 }
 

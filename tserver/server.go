@@ -11,6 +11,7 @@ import (
 
 	"github.com/gotevent/tevent"
 	"github.com/gotevent/tevent/internal/sockets"
+	"github.com/gotevent/tevent/internal/tlsengine"
 )
 
 // Server is a set of loops that accept connections and serve them with a
@@ -22,6 +23,8 @@ type Server struct {
 	owned bool // the server created the contexts and drives them
 
 	lns []*listener // touched on loop 0 only (or before Start)
+
+	tlsLimiter *tlsengine.Limiter // Config.TLSMaxHandshakes's; nil: the process-wide one
 
 	started      atomic.Bool
 	stopping     atomic.Bool
@@ -42,6 +45,15 @@ type Stats struct {
 	Conns    int    // open connections
 	Accepted uint64 // connections accepted since start
 	Panics   uint64 // handler panics contained (Config.PropagatePanics unset)
+
+	// TLSHandshakes counts the TLS handshakes that succeeded (Config.TLS).
+	TLSHandshakes uint64
+	// TLSHandshakeErrors counts the TLS connections closed before their
+	// handshake succeeded: a failed handshake (bad certificate, garbage,
+	// unsupported versions), its timeout, the handshake limit, a peer
+	// that left, Shutdown. The Handler never sees these connections;
+	// nothing is logged for them (a scanner must not fill the log).
+	TLSHandshakeErrors uint64
 }
 
 // New creates a server that calls h for its connections, with its
@@ -87,6 +99,9 @@ func New(h Handler, cfg *Config) (*Server, error) {
 	}
 	if c.IdleTimeout < 0 {
 		c.IdleTimeout = 0
+	}
+	if err := s.configTLS(); err != nil { // TLS hook (tls.go)
+		return nil, err
 	}
 	evs := c.Contexts
 	if len(evs) == 0 {
@@ -263,6 +278,8 @@ func (s *Server) Stats() Stats {
 		st.Conns += x.Conns
 		st.Accepted += x.Accepted
 		st.Panics += x.Panics
+		st.TLSHandshakes += x.TLSHandshakes
+		st.TLSHandshakeErrors += x.TLSHandshakeErrors
 	}
 	return st
 }
