@@ -28,6 +28,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/gotevent/tevent"
 	"github.com/gotevent/tevent/internal/sockets"
 	"github.com/gotevent/tevent/internal/tlsengine"
 	"golang.org/x/sys/unix"
@@ -46,10 +47,12 @@ const (
 	// limit queues, without a goroutine, before a connection is refused
 	// (closed at once).
 	DefaultTLSMaxQueuedHandshakes = tlsengine.DefaultMaxQueuedHandshakes
-	// MaxTLSHandshakeInput bounds the ciphertext a client may send before
-	// its handshake ended (a handshake needs a few KiB; a client
-	// certificate chain some more): beyond it the connection is closed,
-	// as a failed handshake.
+	// MaxTLSHandshakeInput bounds the ciphertext read from a client
+	// before its handshake ended (a handshake needs a few KiB, a client
+	// certificate chain some more; a client may also send data right
+	// after its Finished): once that much is read, reading pauses until
+	// the handshake ends, and the handshake timeout ends a client that
+	// stuffs bytes instead.
 	MaxTLSHandshakeInput = 128 << 10
 )
 
@@ -73,6 +76,7 @@ type tlsConn struct {
 	e        *tlsengine.Engine
 	fed      int  // ciphertext fed before the handshake ended
 	opened   bool // the handshake succeeded: the Handler has the Conn
+	paused   bool // reading paused at MaxTLSHandshakeInput
 	notified bool // close_notify queued
 	released bool // the engine is closed
 }
@@ -135,6 +139,16 @@ func (c *Conn) startTLS() {
 func (c *Conn) readableTLS() {
 	l := c.loop
 	t := c.tls
+	if !t.opened && t.fed >= MaxTLSHandshakeInput {
+		// Enough for any handshake: read no more until it ends.
+		t.paused = true
+		if c.outLen() > 0 {
+			c.fde.SetFlags(tevent.FDWrite)
+		} else {
+			c.fde.SetFlags(0)
+		}
+		return
+	}
 	n, err := sockets.Read(int(c.fd), l.rbuf)
 	if n <= 0 {
 		switch err {
@@ -153,10 +167,7 @@ func (c *Conn) readableTLS() {
 	}
 	if !t.opened {
 		c.touch()
-		if t.fed += n; t.fed > MaxTLSHandshakeInput {
-			c.Abort(ErrInboundLimit)
-			return
-		}
+		t.fed += n
 		// The handshake goroutine takes it from here (or the Limiter
 		// refuses it); its Notify brings the rest.
 		if err := t.e.Feed(l.rbuf[:n]); err != nil {
@@ -187,6 +198,13 @@ func (c *Conn) handshakeStep() {
 	l := c.loop
 	t.opened = true
 	l.stats.tlsHandshakes.Add(1)
+	if t.paused {
+		t.paused = false
+		c.wantWrite() // read interest back (with write interest if output waits)
+		if c.outLen() == 0 {
+			c.fde.SetFlags(tevent.FDRead)
+		}
+	}
 	l.onOpen(c)
 	if c.state == stOpen {
 		c.decrypt() // what came with the client's last flight is in the engine
