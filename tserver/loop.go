@@ -1,6 +1,7 @@
 package tserver
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,7 @@ type op struct {
 	fn       func(*Conn)
 	lfn      func(*Loop)
 	deadline time.Time
+	err      error // opShutdown: the close reason instead of ErrServerClosed
 }
 
 func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
@@ -104,6 +106,10 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	}
 	l.drainFn = l.drain
 	l.fdFn = l.onFD
+	// The context freed under the server (Free from a handler, from
+	// another goroutine, or the caller's own context freed): end the
+	// loop as if stopped. After a normal finish this does nothing.
+	l.scope.OnFree(func() { l.abandon(tevent.ErrFreed) })
 	l.base = ev.Now()
 	if d := s.cfg.IdleTimeout; d > 0 {
 		l.idle = int64(d)
@@ -151,12 +157,20 @@ func (l *Loop) Schedule(fn func(l *Loop)) error {
 	return l.post(op{kind: opLoopFn, lfn: fn})
 }
 
-// release frees the server's events on the loop.
+// release frees the server's events on the loop, and closes the
+// descriptors of connections handed to it that it never took.
 func (l *Loop) release() {
 	l.mu.Lock()
 	l.gone = true
+	ops := l.inbox
 	l.inbox = nil
 	l.mu.Unlock()
+	for _, o := range ops {
+		if o.kind == opAccept {
+			unix.Close(o.fd)
+			l.nconns.Add(-1)
+		}
+	}
 	l.proxy.Free()
 	l.scope.Free()
 }
@@ -164,15 +178,41 @@ func (l *Loop) release() {
 func (l *Loop) run() {
 	defer l.srv.wg.Done()
 	err := l.ev.LoopUntil(func() bool { return l.finished })
-	if err != nil {
-		l.srv.setErr(err)
-		if !l.finished {
-			// The loop broke: close what it holds and count it out.
-			l.forceAll(ErrServerClosed)
-			l.finish()
+	if !l.finished {
+		// Stopped (Stop), broken (an error), or freed under the server
+		// (LoopUntil returns nil then, and the scope's OnFree already
+		// ended the loop).
+		if err == nil {
+			err = tevent.ErrFreed
 		}
+		l.abandon(err)
 	}
 	l.ev.Free()
+}
+
+// abandon ends the loop because its context was stopped, failed or was
+// freed (cause): every connection is closed with a reason saying so,
+// loop 0 closes the listeners, the other loops are told to close, and
+// Wait returns that reason.
+func (l *Loop) abandon(cause error) {
+	if l.finished {
+		return
+	}
+	s := l.srv
+	reason := fmt.Errorf("%w: loop %d's context ended: %w", ErrServerClosed, l.idx, cause)
+	s.setErr(reason)
+	s.stopping.Store(true)
+	l.shutting = true
+	if l.idx == 0 {
+		s.closeListeners()
+	}
+	l.forceAll(reason)
+	l.finish()
+	for _, o := range s.loops {
+		if o != l {
+			o.post(op{kind: opShutdown, err: reason})
+		}
+	}
 }
 
 // post queues o for the loop; one proxy call drains a burst.
@@ -224,7 +264,7 @@ func (l *Loop) runOp(o *op) {
 		}
 		l.addConn(o.fd)
 	case opShutdown:
-		l.beginShutdown(o.deadline)
+		l.beginShutdown(o.deadline, o.err)
 	case opCheck:
 		l.maybeFinish()
 	case opLoopFn:
@@ -391,9 +431,12 @@ func (l *Loop) sweepIdle(now time.Time) {
 	}
 }
 
-func (l *Loop) beginShutdown(deadline time.Time) {
+func (l *Loop) beginShutdown(deadline time.Time, reason error) {
 	if l.finished {
 		return
+	}
+	if reason == nil {
+		reason = ErrServerClosed
 	}
 	force := deadline.IsZero() || !deadline.After(time.Now())
 	if l.idx == 0 {
@@ -417,7 +460,7 @@ func (l *Loop) beginShutdown(deadline time.Time) {
 	}
 	switch {
 	case force:
-		l.forceAll(ErrServerClosed)
+		l.forceAll(reason)
 	case l.force == nil:
 		l.forceAt = deadline
 		l.force = l.scope.AddTimer(deadline, func(*tevent.Context, *tevent.Timer, time.Time) {
