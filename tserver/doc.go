@@ -50,4 +50,28 @@
 // Both may be called from any goroutine, handlers included. When accept
 // fails for lack of descriptors (EMFILE, ENFILE), the listener is paused
 // for Config.AcceptBackoff instead of spinning the loop.
+//
+// # TLS
+//
+// Config.TLS serves TLS over standard crypto/tls, unforked. A connection's
+// handshake runs on a goroutine (started only when the client's first
+// byte arrives) over bytes the loop reads for it; OnOpen is called once it
+// succeeded, and a connection whose handshake fails (bad certificate,
+// garbage, Config.TLSHandshakeTimeout, the handshake limit, Shutdown)
+// never reaches the Handler: Stats.TLSHandshakeErrors counts it, nothing
+// is logged. Handshakes in flight are bounded (Config.TLSMaxHandshakes, or
+// a process-wide limit of DefaultTLSMaxHandshakes running and
+// DefaultTLSMaxQueuedHandshakes queued; beyond it a connection is closed
+// at once), and so is what a client may send before its handshake ends
+// (MaxTLSHandshakeInput: reading pauses). After it, records are decrypted
+// and encrypted on the loop: OnData gets plaintext (MaxInbound counts
+// plaintext), Write and Writev encrypt into the same staging and output
+// buffers as plain bytes (OutboundBuffered and the write limits count
+// ciphertext), Close and CloseWrite send close_notify, and
+// Conn.TLSState reports the negotiated state (ALPN, SNI, client
+// certificates, resumption). OnClose gets io.EOF after the peer's
+// close_notify, ErrTLSTruncated when the stream ended without one,
+// ErrTLSProtocol for a record that fails. An idle TLS connection holds
+// crypto/tls's own state (its record buffer keeps the size of the
+// largest record received, golang/go#43563) but no pooled buffer.
 package tserver
