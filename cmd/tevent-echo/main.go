@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,12 +35,25 @@ func (echo) OnData(c *tserver.Conn, in []byte) int {
 	return len(in)
 }
 
+// usage prints the flags with one write: run.sh greps -h's output with
+// grep -q under pipefail, and a usage written line by line can die of
+// SIGPIPE once grep has seen its line.
+func usage() {
+	var b strings.Builder
+	b.WriteString("usage: tevent-echo [flags]\n")
+	flag.CommandLine.SetOutput(&b)
+	flag.PrintDefaults()
+	flag.CommandLine.SetOutput(os.Stderr)
+	os.Stderr.WriteString(b.String())
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7000", "listen address (numeric host:port)")
 	loops := flag.Int("loops", 1, "number of event loops")
 	certFile := flag.String("tls-cert", "", "serve TLS with this PEM certificate (with -tls-key)")
 	keyFile := flag.String("tls-key", "", "the PEM private key of -tls-cert")
 	hsTimeout := flag.Duration("tls-handshake-timeout", 0, "TLS handshake timeout (0: tserver.DefaultTLSHandshakeTimeout)")
+	flag.Usage = usage
 	flag.Parse()
 	cfg := &tserver.Config{Loops: *loops, TLSHandshakeTimeout: *hsTimeout}
 	switch {
