@@ -42,7 +42,7 @@ type Server struct {
 
 // Stats is a snapshot of a server's or a loop's counters.
 type Stats struct {
-	Conns    int    // open connections
+	Conns    int    // open connections (TLS: those in their handshake included)
 	Accepted uint64 // connections accepted since start
 	Panics   uint64 // handler panics contained (Config.PropagatePanics unset)
 
