@@ -28,12 +28,20 @@ type Loop struct {
 	stage []byte // staged output of the connection in OnData
 	cur   *Conn  // the connection whose OnData runs
 
-	byFD  []*Conn     // connections by descriptor number
-	bufs  []*connBufs // recycled buffers
-	all   connList    // every open connection, least recently active first
-	base  time.Time   // origin of Conn.last
-	idle  int64       // IdleTimeout in ns, 0: off
-	sweep *tevent.Timer
+	byFD []*Conn     // connections by descriptor number
+	bufs []*connBufs // recycled buffers
+	all  connList    // every open connection, least recently active first
+	// Connections lingering after a graceful close (Conn.Close), in the
+	// order they began (so in the order their lingering ends), and the
+	// one timer that ends them.
+	lingering   connList
+	lingerTimer *tevent.Timer
+	lingerFn    tevent.TimerHandler
+	lingerFor   time.Duration
+	lingerMax   int
+	base        time.Time // origin of Conn.last
+	idle        int64     // IdleTimeout in ns, 0: off
+	sweep       *tevent.Timer
 
 	maxWrite, maxIn     int
 	highWater, lowWater int
@@ -85,6 +93,7 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	l := &Loop{srv: s, ev: ev, idx: idx, h: s.h,
 		maxWrite: s.cfg.MaxWriteBuffer, maxIn: s.cfg.MaxInbound,
 		highWater: s.cfg.WriteHighWater, lowWater: s.cfg.WriteLowWater,
+		lingerFor: s.cfg.LingerTimeout, lingerMax: s.cfg.LingerMax,
 		rbuf: make([]byte, s.cfg.ReadBufferSize)}
 	l.wh, _ = s.h.(WritableHandler)
 	l.propagate = s.cfg.PropagatePanics
@@ -104,6 +113,7 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	}
 	l.drainFn = l.drain
 	l.fdFn = l.onFD
+	l.lingerFn = l.endLingering
 	// The context freed under the server (Free from a handler, from
 	// another goroutine, or the caller's own context freed): end the
 	// loop as if stopped. After a normal finish this does nothing.
@@ -404,8 +414,37 @@ func (l *Loop) onFD(ev *tevent.Context, fde *tevent.FD, fl tevent.FDFlags) {
 			return
 		}
 	}
-	if fl&tevent.FDRead != 0 && c.state == stOpen {
-		c.readable()
+	if fl&tevent.FDRead != 0 {
+		switch c.state {
+		case stOpen:
+			c.readable()
+		case stLinger:
+			c.lingerRead()
+		}
+	}
+}
+
+// endLingering closes the connections whose lingering time is over.
+func (l *Loop) endLingering(ev *tevent.Context, te *tevent.Timer, now time.Time) {
+	t := int64(now.Sub(l.base))
+	for {
+		c := l.lingering.head
+		if c == nil {
+			l.lingerTimer = nil
+			te.Free()
+			return
+		}
+		if c.last > t {
+			te.Update(l.base.Add(time.Duration(c.last)))
+			return
+		}
+		// A peer that sent nothing since the close (and has nothing in
+		// flight) cannot be reset by it: a clean close.
+		var reason error
+		if n, _ := sockets.Pending(int(c.fd)); c.lingered > 0 || n > 0 {
+			reason = ErrLingerLimit
+		}
+		c.Abort(reason)
 	}
 }
 
@@ -468,6 +507,9 @@ func (l *Loop) beginShutdown(deadline time.Time, reason error) {
 func (l *Loop) forceAll(err error) {
 	for l.all.head != nil {
 		l.all.head.Abort(err)
+	}
+	for l.lingering.head != nil {
+		l.lingering.head.Abort(err)
 	}
 }
 
