@@ -33,7 +33,6 @@ type Conn struct {
 	lprev, lnext *Conn     // the loop's list of open connections
 	user         any
 	last         int64       // last activity, ns since loop.base; lingering: when it ends
-	lingered     int64       // bytes dropped while lingering
 	done         atomic.Bool // closing or closed: handles refuse it
 	fd           int32
 	state        uint8
@@ -48,6 +47,9 @@ type connBufs struct {
 	in     []byte // received, unconsumed
 	out    []byte // out[outOff:] is not yet written
 	outOff int
+	// lingered counts the bytes dropped while lingering (kept here, not
+	// in Conn: only a closing connection needs it).
+	lingered int
 }
 
 // Write queues b to be sent; b is copied, so it may be reused at once. In
@@ -142,13 +144,15 @@ func (c *Conn) linger() {
 	}
 	l.all.remove(c)
 	c.state = stLinger
-	if b := c.bufs; b != nil {
-		b.in = b.in[:0]
-		c.dropBufs()
+	b := c.bufs
+	if b == nil {
+		b = l.getBufs()
+		c.bufs = b
 	}
+	b.in = b.in[:0]
+	b.lingered = 0
 	c.fde.SetFlags(tevent.FDRead)
 	c.last = l.clock() + int64(l.lingerFor) // lingering ends then
-	c.lingered = 0
 	l.lingering.pushBack(c)
 	if l.lingerTimer == nil {
 		l.lingerTimer = l.scope.AddTimer(l.base.Add(time.Duration(c.last)), l.lingerFn)
@@ -164,8 +168,8 @@ func (c *Conn) lingerRead() {
 		n, err := sockets.Read(int(c.fd), l.rbuf)
 		switch {
 		case n > 0:
-			c.lingered += int64(n)
-			if c.lingered > int64(l.lingerMax) {
+			c.bufs.lingered += n
+			if c.bufs.lingered > l.lingerMax {
 				c.Abort(ErrLingerLimit)
 				return
 			}

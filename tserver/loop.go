@@ -399,7 +399,7 @@ func (l *Loop) putBufs(b *connBufs) {
 	if cap(b.out) > 4*len(l.rbuf) {
 		b.out = nil
 	}
-	b.in, b.out = b.in[:0], b.out[:0]
+	b.in, b.out, b.outOff, b.lingered = b.in[:0], b.out[:0], 0, 0
 	if len(l.bufs) < 64 {
 		l.bufs = append(l.bufs, b)
 	}
@@ -441,7 +441,7 @@ func (l *Loop) endLingering(ev *tevent.Context, te *tevent.Timer, now time.Time)
 		// A peer that sent nothing since the close (and has nothing in
 		// flight) cannot be reset by it: a clean close.
 		var reason error
-		if n, _ := sockets.Pending(int(c.fd)); c.lingered > 0 || n > 0 {
+		if n, _ := sockets.Pending(int(c.fd)); c.bufs.lingered > 0 || n > 0 {
 			reason = ErrLingerLimit
 		}
 		c.Abort(reason)
