@@ -25,6 +25,14 @@ const (
 	// DefaultMaxInbound is how many received bytes a connection may hold
 	// unconsumed before it is closed with ErrInboundLimit (4 MiB).
 	DefaultMaxInbound = 4 << 20
+	// DefaultLingerTimeout is how long a gracefully closed connection
+	// drains its peer's input, waiting for the peer to close, before its
+	// descriptor is closed anyway.
+	DefaultLingerTimeout = 5 * time.Second
+	// DefaultLingerMax is how many bytes a lingering connection drops
+	// before it is closed anyway (16 MiB). Dropping costs no memory (the
+	// loop's read buffer is used) and one read per ReadBufferSize bytes.
+	DefaultLingerMax = 16 << 20
 	// DefaultAcceptBackoff is how long a listener pauses after accept fails
 	// with EMFILE or ENFILE.
 	DefaultAcceptBackoff = 100 * time.Millisecond
@@ -72,6 +80,17 @@ type Config struct {
 	// MaxInbound is how many received bytes a connection may hold
 	// unconsumed (0: DefaultMaxInbound; negative: unlimited).
 	MaxInbound int
+	// LingerTimeout bounds the lingering of a graceful close (Conn.Close,
+	// Shutdown): after the output is written and the sending side shut
+	// down, input is drained until the peer closes, for at most this long
+	// (0: DefaultLingerTimeout; negative: no lingering, the descriptor is
+	// closed as soon as the output is written, and a peer still sending
+	// then may be reset and lose output). A lingering connection still
+	// counts as open (Stats.Conns; Shutdown waits for it).
+	LingerTimeout time.Duration
+	// LingerMax bounds the bytes a lingering connection reads and drops
+	// (0: DefaultLingerMax).
+	LingerMax int
 	// AcceptBackoff is the pause after EMFILE/ENFILE on accept
 	// (0: DefaultAcceptBackoff).
 	AcceptBackoff time.Duration

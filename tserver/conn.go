@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/gotevent/tevent"
 	"github.com/gotevent/tevent/internal/sockets"
@@ -12,7 +13,8 @@ import (
 
 const (
 	stOpen    uint8 = iota // reading and writing
-	stClosing              // reading stopped: close once output is flushed
+	stClosing              // reading stopped: linger (or close) once output is flushed
+	stLinger               // output flushed and SHUT_WR sent: input drained until EOF
 	stClosed
 )
 
@@ -30,7 +32,7 @@ type Conn struct {
 	bufs         *connBufs // nil unless bytes are pending
 	lprev, lnext *Conn     // the loop's list of open connections
 	user         any
-	last         int64       // last activity, ns since loop.base
+	last         int64       // last activity, ns since loop.base; lingering: when it ends
 	done         atomic.Bool // closing or closed: handles refuse it
 	fd           int32
 	state        uint8
@@ -46,6 +48,9 @@ type connBufs struct {
 	in     []byte // received, unconsumed
 	out    []byte // out[outOff:] is not yet written
 	outOff int
+	// lingered counts the bytes dropped while lingering (kept here, not
+	// in Conn: only a closing connection needs it).
+	lingered int
 }
 
 // Write queues b to be sent; b is copied, so it may be reused at once. In
@@ -100,8 +105,17 @@ func (c *Conn) Writev(bufs ...[]byte) (int, error) {
 // true and resumes when OnWritable is called.
 func (c *Conn) Backlogged() bool { return c.backlog }
 
-// Close closes the connection once its pending output is written (reading
-// stops at once); OnClose then gets nil. Idempotent.
+// Close closes the connection gracefully, as servers that keep their
+// promises do: once its pending output is written, the sending side is
+// shut down (the peer reads EOF after the last byte), and input is read
+// and dropped until the peer closes too, for at most
+// Config.LingerTimeout and Config.LingerMax bytes; then the descriptor is
+// closed. Closing a socket with unread input would make the kernel reset
+// the connection and throw away output the peer has not read yet.
+// Reading stops at once (OnData is not called again) and writes fail
+// with ErrConnClosed. OnClose gets nil (io.EOF when the peer had closed
+// first, ErrLingerLimit when it went on sending past the limits).
+// Idempotent.
 func (c *Conn) Close() error {
 	if c.state != stOpen {
 		return nil
@@ -112,15 +126,69 @@ func (c *Conn) Close() error {
 	if c.flushStage() != nil {
 		return nil // closed by the failed write
 	}
-	if c.outLen() == 0 {
-		c.Abort(nil)
-		return nil
-	}
 	c.state = stClosing
 	c.done.Store(true)
 	c.eof = false
+	if c.outLen() == 0 {
+		c.linger()
+		return nil
+	}
 	c.fde.SetFlags(tevent.FDWrite)
 	return nil
+}
+
+// linger shuts the sending side down and drains input until the peer
+// closes (or the linger limits), when everything was written.
+func (c *Conn) linger() {
+	l := c.loop
+	if l.lingerFor <= 0 {
+		c.Abort(nil)
+		return
+	}
+	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil {
+		c.Abort(c.opError("shutdown", err))
+		return
+	}
+	l.all.remove(c)
+	c.state = stLinger
+	b := c.bufs
+	if b == nil {
+		b = l.getBufs()
+		c.bufs = b
+	}
+	b.in = b.in[:0]
+	b.lingered = 0
+	c.fde.SetFlags(tevent.FDRead)
+	c.last = l.clock() + int64(l.lingerFor) // lingering ends then
+	l.lingering.pushBack(c)
+	if l.lingerTimer == nil {
+		l.lingerTimer = l.scope.AddTimer(l.base.Add(time.Duration(c.last)), l.lingerFn)
+	}
+}
+
+// lingerRead drops what a lingering connection's peer still sends (a few
+// reads a turn: dropping is cheap, and the peer's EOF comes after all of
+// it); EOF ends the linger.
+func (c *Conn) lingerRead() {
+	l := c.loop
+	for i := 0; i < 16; i++ {
+		n, err := sockets.Read(int(c.fd), l.rbuf)
+		switch {
+		case n > 0:
+			c.bufs.lingered += n
+			if c.bufs.lingered > l.lingerMax {
+				c.Abort(ErrLingerLimit)
+				return
+			}
+			continue
+		case err == nil:
+			c.Abort(nil) // the peer closed: nothing unread is left
+		case err == unix.EAGAIN || err == unix.EINTR:
+		default:
+			c.Abort(c.opError("read", err))
+		}
+		return
+	}
 }
 
 // CloseWrite shuts the sending side down (shutdown(SHUT_WR)) once pending
@@ -157,9 +225,13 @@ func (c *Conn) Abort(err error) {
 		return
 	}
 	l := c.loop
+	if c.state == stLinger {
+		l.lingering.remove(c)
+	} else {
+		l.all.remove(c)
+	}
 	c.state = stClosed
 	c.done.Store(true)
-	l.all.remove(c)
 	fd := int(c.fd)
 	if fd < len(l.byFD) && l.byFD[fd] == c {
 		l.byFD[fd] = nil
@@ -479,9 +551,9 @@ func (c *Conn) flushed() {
 	switch {
 	case c.state == stClosing:
 		if c.eof {
-			c.Abort(io.EOF)
+			c.Abort(io.EOF) // the peer closed first: nothing to drain
 		} else {
-			c.Abort(nil)
+			c.linger()
 		}
 		return
 	case c.shutWr && !c.wrDone:

@@ -50,12 +50,12 @@ func TestServerStaleConnAndHandles(t *testing.T) {
 			defer a.Close()
 			waitFor(t, "open A", rec.opened)
 			a.Write([]byte("close"))
-			st := waitFor(t, "A's stale references", got)
-			waitFor(t, "close A", rec.closed)
 			if rest, err := readToEOF(a); err != nil || len(rest) != 0 {
 				t.Fatalf("A read %q, %v after close, want EOF", rest, err)
 			}
-			a.Close()
+			a.Close() // the server lingers for the peer's close
+			st := waitFor(t, "A's stale references", got)
+			waitFor(t, "close A", rec.closed)
 
 			b := dial(t, addr)
 			defer b.Close()

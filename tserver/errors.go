@@ -21,6 +21,12 @@ var (
 	// ErrInboundLimit is the close reason of a connection holding more
 	// than Config.MaxInbound received bytes unconsumed.
 	ErrInboundLimit = errors.New("tserver: inbound buffer limit exceeded")
+	// ErrLingerLimit is the close reason of a connection closed
+	// gracefully (Conn.Close, Shutdown) whose peer went on sending past
+	// Config.LingerTimeout or Config.LingerMax bytes after the server's
+	// EOF: its descriptor was closed with input unread, so the kernel may
+	// have reset the connection and the peer may have lost output.
+	ErrLingerLimit = errors.New("tserver: peer kept sending after a graceful close")
 	// ErrServerStarted is returned by calls that must come before Start.
 	ErrServerStarted = errors.New("tserver: server already started")
 )

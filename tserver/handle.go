@@ -11,8 +11,10 @@ type ConnHandle struct {
 }
 
 // Write copies b and has it written on the loop. It returns ErrConnClosed
-// when the connection is known to be closed; a connection that closes
-// before the bytes reach the loop drops them.
+// when the connection is closed or closing, and ErrServerClosed once the
+// server is shutting down: the bytes will not be sent. A connection that
+// starts closing after the check but before the bytes reach the loop
+// drops them; Stats.DroppedWrites counts those.
 func (h ConnHandle) Write(b []byte) error { return h.post(opWrite, b, nil) }
 
 // Close closes the connection gracefully on its loop (Conn.Close).
@@ -33,6 +35,9 @@ func (h ConnHandle) post(k opKind, b []byte, fn func(*Conn)) error {
 	c := h.c
 	if c == nil || c.done.Load() {
 		return ErrConnClosed
+	}
+	if c.loop.srv.stopping.Load() {
+		return ErrServerClosed
 	}
 	if k == opDo && fn == nil {
 		panic("tserver: ConnHandle.Do called with a nil function")

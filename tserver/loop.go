@@ -29,12 +29,20 @@ type Loop struct {
 	cur   *Conn  // the connection whose OnData runs
 	tlsct []byte // TLS: ciphertext on its way to Conn.output (tls.go)
 
-	byFD  []*Conn     // connections by descriptor number
-	bufs  []*connBufs // recycled buffers
-	all   connList    // every open connection, least recently active first
-	base  time.Time   // origin of Conn.last
-	idle  int64       // IdleTimeout in ns, 0: off
-	sweep *tevent.Timer
+	byFD []*Conn     // connections by descriptor number
+	bufs []*connBufs // recycled buffers
+	all  connList    // every open connection, least recently active first
+	// Connections lingering after a graceful close (Conn.Close), in the
+	// order they began (so in the order their lingering ends), and the
+	// one timer that ends them.
+	lingering   connList
+	lingerTimer *tevent.Timer
+	lingerFn    tevent.TimerHandler
+	lingerFor   time.Duration
+	lingerMax   int
+	base        time.Time // origin of Conn.last
+	idle        int64     // IdleTimeout in ns, 0: off
+	sweep       *tevent.Timer
 
 	maxWrite, maxIn     int
 	highWater, lowWater int
@@ -87,6 +95,7 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	l := &Loop{srv: s, ev: ev, idx: idx, h: s.h,
 		maxWrite: s.cfg.MaxWriteBuffer, maxIn: s.cfg.MaxInbound,
 		highWater: s.cfg.WriteHighWater, lowWater: s.cfg.WriteLowWater,
+		lingerFor: s.cfg.LingerTimeout, lingerMax: s.cfg.LingerMax,
 		rbuf: make([]byte, s.cfg.ReadBufferSize)}
 	l.wh, _ = s.h.(WritableHandler)
 	l.propagate = s.cfg.PropagatePanics
@@ -106,6 +115,7 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	}
 	l.drainFn = l.drain
 	l.fdFn = l.onFD
+	l.lingerFn = l.endLingering
 	// The context freed under the server (Free from a handler, from
 	// another goroutine, or the caller's own context freed): end the
 	// loop as if stopped. After a normal finish this does nothing.
@@ -400,7 +410,7 @@ func (l *Loop) putBufs(b *connBufs) {
 	if cap(b.out) > 4*len(l.rbuf) {
 		b.out = nil
 	}
-	b.in, b.out = b.in[:0], b.out[:0]
+	b.in, b.out, b.outOff, b.lingered = b.in[:0], b.out[:0], 0, 0
 	if len(l.bufs) < 64 {
 		l.bufs = append(l.bufs, b)
 	}
@@ -415,8 +425,37 @@ func (l *Loop) onFD(ev *tevent.Context, fde *tevent.FD, fl tevent.FDFlags) {
 			return
 		}
 	}
-	if fl&tevent.FDRead != 0 && c.state == stOpen {
-		c.readable()
+	if fl&tevent.FDRead != 0 {
+		switch c.state {
+		case stOpen:
+			c.readable()
+		case stLinger:
+			c.lingerRead()
+		}
+	}
+}
+
+// endLingering closes the connections whose lingering time is over.
+func (l *Loop) endLingering(ev *tevent.Context, te *tevent.Timer, now time.Time) {
+	t := int64(now.Sub(l.base))
+	for {
+		c := l.lingering.head
+		if c == nil {
+			l.lingerTimer = nil
+			te.Free()
+			return
+		}
+		if c.last > t {
+			te.Update(l.base.Add(time.Duration(c.last)))
+			return
+		}
+		// A peer that sent nothing since the close (and has nothing in
+		// flight) cannot be reset by it: a clean close.
+		var reason error
+		if n, _ := sockets.Pending(int(c.fd)); c.bufs.lingered > 0 || n > 0 {
+			reason = ErrLingerLimit
+		}
+		c.Abort(reason)
 	}
 }
 
@@ -479,6 +518,9 @@ func (l *Loop) beginShutdown(deadline time.Time, reason error) {
 func (l *Loop) forceAll(err error) {
 	for l.all.head != nil {
 		l.all.head.Abort(err)
+	}
+	for l.lingering.head != nil {
+		l.lingering.head.Abort(err)
 	}
 }
 

@@ -89,6 +89,8 @@ func TestServerHandlerPanicContained(t *testing.T) {
 		c := dial(t, addr)
 		defer c.Close()
 		c.Write([]byte("close")) // OnClose panics
+		readToEOF(c)
+		c.Close() // the server lingers for the peer's close
 		if err := waitFor(t, "close C", closeErrs); err != nil {
 			t.Fatalf("C's close reason %v, want nil", err)
 		}

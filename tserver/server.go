@@ -91,6 +91,12 @@ func New(h Handler, cfg *Config) (*Server, error) {
 	} else if c.MaxInbound < 0 {
 		c.MaxInbound = int(^uint(0) >> 1)
 	}
+	if c.LingerTimeout == 0 {
+		c.LingerTimeout = DefaultLingerTimeout
+	}
+	if c.LingerMax <= 0 {
+		c.LingerMax = DefaultLingerMax
+	}
 	if c.AcceptBackoff <= 0 {
 		c.AcceptBackoff = DefaultAcceptBackoff
 	}

@@ -1,6 +1,7 @@
 package tserver
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -171,12 +172,14 @@ func TestServerBackpressure(t *testing.T) {
 		waitFor(t, "the connection to be backlogged", p.backlogged)
 		got := 0
 		buf := make([]byte, 8<<10)
+		pattern := make([]byte, 251+len(buf))
+		for i := range pattern {
+			pattern[i] = byte(i % 251)
+		}
 		for {
 			n, err := cl.Read(buf)
-			for i := range buf[:n] {
-				if buf[i] != byte((got+i)%251) {
-					t.Fatalf("byte %d is %d, want %d", got+i, buf[i], (got+i)%251)
-				}
+			if want := pattern[got%251 : got%251+n]; !bytes.Equal(buf[:n], want) {
+				t.Fatalf("bytes %d to %d differ from what was sent", got, got+n)
 			}
 			got += n
 			if err == io.EOF {
@@ -189,6 +192,7 @@ func TestServerBackpressure(t *testing.T) {
 		if got != p.total {
 			t.Fatalf("got %d bytes, want %d", got, p.total)
 		}
+		cl.Close() // the server lingers for the peer's close
 		if reason := waitFor(t, "close", rec.closed); reason != nil {
 			t.Fatalf("close reason %v, want nil", reason)
 		}
