@@ -36,11 +36,12 @@ type Conn struct {
 	done         atomic.Bool // closing or closed: handles refuse it
 	fd           int32
 	state        uint8
-	eof          bool     // closing because the peer closed: OnClose gets io.EOF
-	shutWr       bool     // CloseWrite asked for
-	wrDone       bool     // SHUT_WR done
-	backlog      bool     // output reached high water: OnWritable when it drains
-	tls          *tlsConn // TLS state (tls.go); nil on a plain server
+	eof          bool // closing because the peer closed: OnClose gets io.EOF
+	shutWr       bool // CloseWrite asked for
+	wrDone       bool // SHUT_WR done
+	backlog      bool // output reached high water: OnWritable when it drains
+	// On a TLS server a Conn is the first field of a tlsBox (tls.go),
+	// which holds its TLS state: a plain Conn pays nothing for TLS.
 }
 
 // connBufs holds a connection's pending bytes.
@@ -71,7 +72,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if c.state != stOpen || c.shutWr {
 		return 0, ErrConnClosed
 	}
-	if c.tls != nil { // TLS hook (tls.go): encrypt into the same output path
+	if l := c.loop; l.tlsOn { // TLS hook (tls.go): encrypt into the same output path
 		return c.writeTLS(b)
 	}
 	l := c.loop
@@ -120,7 +121,7 @@ func (c *Conn) Close() error {
 	if c.state != stOpen {
 		return nil
 	}
-	if c.tls != nil && !c.closeTLS() { // TLS hook (tls.go): close_notify first
+	if c.loop.tlsOn && !c.closeTLS() { // TLS hook (tls.go): close_notify first
 		return nil
 	}
 	if c.flushStage() != nil {
@@ -200,7 +201,7 @@ func (c *Conn) CloseWrite() error {
 	if c.shutWr {
 		return nil
 	}
-	if c.tls != nil { // TLS hook (tls.go): close_notify before SHUT_WR
+	if c.loop.tlsOn { // TLS hook (tls.go): close_notify before SHUT_WR
 		if err := c.closeWriteTLS(); err != nil {
 			return err
 		}
@@ -251,11 +252,11 @@ func (c *Conn) Abort(err error) {
 	// TLS hook (tls.go): a connection whose handshake did not succeed was
 	// never given to the Handler; the engine is released after OnClose
 	// (TLSState still works there).
-	if c.tls == nil || c.tls.opened {
+	if t := c.tlsc(); t == nil || t.opened {
 		l.onClose(c, err)
 	}
-	if c.tls != nil {
-		c.tls.release(c)
+	if t := c.tlsc(); t != nil {
+		t.release(c)
 	}
 	c.user = nil
 	l.maybeFinish()
@@ -320,7 +321,7 @@ func (c *Conn) touch() {
 
 // readable reads once and hands the bytes to OnData.
 func (c *Conn) readable() {
-	if c.tls != nil { // TLS hook (tls.go): ciphertext in, plaintext to deliver
+	if c.loop.tlsOn { // TLS hook (tls.go): ciphertext in, plaintext to deliver
 		c.readableTLS()
 		return
 	}

@@ -28,6 +28,7 @@ type Loop struct {
 	stage []byte // staged output of the connection in OnData
 	cur   *Conn  // the connection whose OnData runs
 	tlsct []byte // TLS: ciphertext on its way to Conn.output (tls.go)
+	tlsOn bool   // Config.TLS is set: every Conn is in a tlsBox (tls.go)
 
 	byFD []*Conn     // connections by descriptor number
 	bufs []*connBufs // recycled buffers
@@ -97,6 +98,7 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 		highWater: s.cfg.WriteHighWater, lowWater: s.cfg.WriteLowWater,
 		lingerFor: s.cfg.LingerTimeout, lingerMax: s.cfg.LingerMax,
 		rbuf: make([]byte, s.cfg.ReadBufferSize)}
+	l.tlsOn = s.cfg.TLS != nil
 	l.wh, _ = s.h.(WritableHandler)
 	l.propagate = s.cfg.PropagatePanics
 	l.scope = ev.NewScope()
@@ -390,7 +392,12 @@ func (l *Loop) clock() int64 { return int64(l.ev.Now().Sub(l.base)) }
 // newConn allocates a Conn. Conns are not recycled: one kept by a handler
 // after OnClose (or referred to by a ConnHandle) must stay the closed
 // connection it was, never become the next one.
-func (l *Loop) newConn() *Conn { return &Conn{loop: l} }
+func (l *Loop) newConn() *Conn {
+	if l.tlsOn { // TLS hook (tls.go): the Conn inside its TLS state
+		return newTLSConn(l)
+	}
+	return &Conn{loop: l}
+}
 
 func (l *Loop) getBufs() *connBufs {
 	if n := len(l.bufs); n > 0 {

@@ -27,6 +27,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"unsafe"
 
 	"github.com/gotevent/tevent"
 	"github.com/gotevent/tevent/internal/sockets"
@@ -71,7 +72,30 @@ var (
 	ErrTLSTruncated = tlsengine.ErrTruncated
 )
 
-// tlsConn is a Conn's TLS state (Conn.tls).
+// tlsBox is a connection of a TLS server: the Conn and its TLS state in
+// one allocation, so that a plain Conn carries no field for TLS. Loops
+// with tlsOn allocate every Conn as one (newTLSConn); tlsc goes from the
+// Conn back to the box.
+type tlsBox struct {
+	c Conn // first: a *Conn is a pointer to the box
+	t tlsConn
+}
+
+// newTLSConn allocates a Conn of a TLS server's loop.
+func newTLSConn(l *Loop) *Conn {
+	b := &tlsBox{c: Conn{loop: l}}
+	return &b.c
+}
+
+// tlsc returns c's TLS state; nil on a plain server.
+func (c *Conn) tlsc() *tlsConn {
+	if !c.loop.tlsOn {
+		return nil
+	}
+	return &(*tlsBox)(unsafe.Pointer(c)).t // c was allocated as a tlsBox
+}
+
+// tlsConn is a TLS connection's state.
 type tlsConn struct {
 	e        *tlsengine.Engine
 	fed      int  // ciphertext fed before the handshake ended
@@ -102,7 +126,7 @@ func (s *Server) configTLS() error {
 // server with Config.TLS; ok is false on a plain server and once OnClose
 // has returned.
 func (c *Conn) TLSState() (state tls.ConnectionState, ok bool) {
-	t := c.tls
+	t := c.tlsc()
 	if t == nil || !t.opened || t.released {
 		return tls.ConnectionState{}, false
 	}
@@ -114,8 +138,7 @@ func (c *Conn) TLSState() (state tls.ConnectionState, ok bool) {
 func (c *Conn) startTLS() {
 	l := c.loop
 	cfg := &l.srv.cfg
-	t := &tlsConn{}
-	c.tls = t
+	t := c.tlsc()
 	e, err := tlsengine.New(tlsengine.Config{
 		TLS:              cfg.TLS,
 		Server:           true,
@@ -138,7 +161,7 @@ func (c *Conn) startTLS() {
 // handshake goroutine; after it, decrypt hands the plaintext to OnData.
 func (c *Conn) readableTLS() {
 	l := c.loop
-	t := c.tls
+	t := c.tlsc()
 	if !t.opened && t.fed >= MaxTLSHandshakeInput {
 		// Enough for any handshake: read no more until it ends.
 		t.paused = true
@@ -182,7 +205,7 @@ func (c *Conn) readableTLS() {
 // handshakeStep runs on the loop after the engine's Notify: it sends the
 // engine's flight (or alert) and acts on the handshake's end.
 func (c *Conn) handshakeStep() {
-	t := c.tls
+	t := c.tlsc()
 	if t == nil || t.opened || c.state != stOpen {
 		return
 	}
@@ -217,7 +240,7 @@ func (c *Conn) handshakeStep() {
 // the connection.
 func (c *Conn) decrypt() {
 	l := c.loop
-	e := c.tls.e
+	e := c.tlsc().e
 	for c.state == stOpen {
 		var data []byte
 		var n int
@@ -290,7 +313,7 @@ func (c *Conn) readFailed(err error) {
 // queueCloseNotify sends close_notify once (after anything staged or
 // pending).
 func (c *Conn) queueCloseNotify() error {
-	t := c.tls
+	t := c.tlsc()
 	if t.notified {
 		return nil
 	}
@@ -304,7 +327,7 @@ func (c *Conn) queueCloseNotify() error {
 // flushEngine sends the engine's pending ciphertext (a handshake flight,
 // an alert, close_notify) through the output path.
 func (c *Conn) flushEngine() error {
-	e := c.tls.e
+	e := c.tlsc().e
 	if e.OutputLen() == 0 {
 		return nil
 	}
@@ -331,7 +354,7 @@ func tlsOverhead(n int) int { return (n>>10 + 1) * 80 }
 // writeTLS is Write on a TLS connection: the records of b are encrypted
 // straight into where the plain path would copy b.
 func (c *Conn) writeTLS(b []byte) (int, error) {
-	t := c.tls
+	t := c.tlsc()
 	if !t.opened {
 		return 0, ErrConnClosed
 	}
@@ -378,7 +401,7 @@ func (c *Conn) writeTLS(b []byte) (int, error) {
 // dropped (it was never opened); an open one queues close_notify. It
 // reports whether Close goes on with the plain graceful close.
 func (c *Conn) closeTLS() bool {
-	if !c.tls.opened {
+	if !c.tlsc().opened {
 		c.Abort(nil)
 		return false
 	}
@@ -390,7 +413,7 @@ func (c *Conn) closeTLS() bool {
 
 // closeWriteTLS is CloseWrite's TLS step: close_notify before SHUT_WR.
 func (c *Conn) closeWriteTLS() error {
-	if !c.tls.opened {
+	if !c.tlsc().opened {
 		return ErrConnClosed
 	}
 	return c.queueCloseNotify()
