@@ -335,7 +335,9 @@ func (c *Conn) readable() {
 	l.cur = c
 	k := l.onData(c, data)
 	l.cur = nil
-	if c.state == stClosed {
+	if c.state != stOpen {
+		// Closed: its staged output is dropped; closing (Close in
+		// OnData): Close sent the staged output, and input is done with.
 		l.stage = l.stage[:0]
 		return
 	}
