@@ -67,6 +67,9 @@ type connBufs struct {
 // with a hole in it is never sent. To stay under the limit, stop writing
 // while Backlogged and resume in OnWritable (see WritableHandler).
 func (c *Conn) Write(b []byte) (int, error) {
+	if c.loop.ev.InLoopWait() {
+		return 0, ErrNotOnLoop
+	}
 	if c.state != stOpen || c.shutWr {
 		return 0, ErrConnClosed
 	}
@@ -113,6 +116,9 @@ func (c *Conn) Backlogged() bool { return c.backlog }
 // first, ErrLingerLimit when it went on sending past the limits).
 // Idempotent.
 func (c *Conn) Close() error {
+	if c.loop.ev.InLoopWait() {
+		return ErrNotOnLoop
+	}
 	if c.state != stOpen {
 		return nil
 	}
@@ -187,6 +193,9 @@ func (c *Conn) lingerRead() {
 // CloseWrite shuts the sending side down (shutdown(SHUT_WR)) once pending
 // output is written; reading goes on until the peer closes.
 func (c *Conn) CloseWrite() error {
+	if c.loop.ev.InLoopWait() {
+		return ErrNotOnLoop
+	}
 	if c.state != stOpen {
 		return ErrConnClosed
 	}
@@ -207,8 +216,13 @@ func (c *Conn) CloseWrite() error {
 }
 
 // Abort closes the connection now, dropping unsent output; OnClose gets
-// err (nil is allowed).
+// err (nil is allowed). Called from a goroutine other than the loop's
+// while the loop waits, it panics with ErrNotOnLoop's text (it has no
+// error to return).
 func (c *Conn) Abort(err error) {
+	if c.loop.ev.InLoopWait() {
+		panic(ErrNotOnLoop.Error())
+	}
 	if c.state == stClosed {
 		return
 	}

@@ -1,6 +1,11 @@
 package tserver
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gotevent/tevent"
+)
 
 // Errors of the server fast path. Match them with errors.Is.
 var (
@@ -27,6 +32,12 @@ var (
 	// EOF: its descriptor was closed with input unread, so the kernel may
 	// have reset the connection and the peer may have lost output.
 	ErrLingerLimit = errors.New("tserver: peer kept sending after a graceful close")
+	// ErrNotOnLoop is returned by a Conn's Write, Writev, Close and
+	// CloseWrite called from a goroutine other than its loop's (seen when
+	// that loop waits in the kernel, for one atomic load: the race
+	// detector sees the rest). It wraps tevent.ErrConcurrentUse. Other
+	// goroutines use a ConnHandle.
+	ErrNotOnLoop = fmt.Errorf("tserver: Conn used from a goroutine other than its loop's; use a ConnHandle: %w", tevent.ErrConcurrentUse)
 	// ErrServerStarted is returned by calls that must come before Start.
 	ErrServerStarted = errors.New("tserver: server already started")
 )
