@@ -1,6 +1,7 @@
 package tserver
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -40,6 +41,8 @@ type Conn struct {
 	shutWr       bool // CloseWrite asked for
 	wrDone       bool // SHUT_WR done
 	backlog      bool // output reached high water: OnWritable when it drains
+	timed        bool // has a timer of its own (Loop.timers): a deadline or its own idle timeout
+	ownIdle      bool // SetIdleTimeout: the loop's idle sweep skips it
 }
 
 // connBufs holds a connection's pending bytes.
@@ -174,6 +177,7 @@ func (c *Conn) lingerRead() {
 		n, err := sockets.Read(int(c.fd), l.rbuf)
 		switch {
 		case n > 0:
+			l.stats.bytesIn.Add(uint64(n))
 			c.bufs.lingered += n
 			if c.bufs.lingered > l.lingerMax {
 				c.Abort(ErrLingerLimit)
@@ -249,7 +253,11 @@ func (c *Conn) Abort(err error) {
 	}
 	c.fd = -1
 	c.backlog = false
+	if c.timed {
+		l.dropTimer(c)
+	}
 	l.nconns.Add(-1)
+	l.stats.countClose(err)
 	l.onClose(c, err)
 	c.user = nil
 	l.maybeFinish()
@@ -309,6 +317,8 @@ func (c *Conn) touch() {
 	if l.idle != 0 {
 		c.last = l.clock()
 		l.all.moveBack(c)
+	} else if c.ownIdle {
+		c.last = l.clock()
 	}
 }
 
@@ -322,6 +332,7 @@ func (c *Conn) readable() {
 		if !c.readDone(n, err) {
 			return
 		}
+		l.stats.bytesIn.Add(uint64(n))
 		data = l.rbuf[:n]
 	} else {
 		in := b.in
@@ -342,9 +353,17 @@ func (c *Conn) readable() {
 		if !c.readDone(n, err) {
 			return
 		}
+		l.stats.bytesIn.Add(uint64(n))
 		data = in[:len(in)+n]
 		b.in = data
 	}
+	c.deliver(data)
+}
+
+// deliver hands data (the loop's read buffer, or c.bufs.in) to OnData,
+// keeps what it did not consume and sends what it staged.
+func (c *Conn) deliver(data []byte) {
+	l := c.loop
 	c.touch()
 	l.cur = c
 	k := l.onData(c, data)
@@ -356,10 +375,11 @@ func (c *Conn) readable() {
 		return
 	}
 	if k < 0 || k > len(data) {
-		panic("tserver: OnData returned a count outside [0, len(in)]")
+		c.Abort(fmt.Errorf("%w: OnData returned %d, outside [0, %d]", ErrHandler, k, len(data)))
+		return
 	}
 	rest := len(data) - k
-	b = c.bufs
+	b := c.bufs
 	if b != nil && len(b.in) > 0 {
 		// data was our own buffer.
 		n := copy(b.in, data[k:])
@@ -453,6 +473,7 @@ func (c *Conn) output(p []byte) error {
 			return err
 		}
 		if n > 0 {
+			l.stats.bytesOut.Add(uint64(n))
 			c.touch()
 		}
 		p = p[n:]
@@ -511,6 +532,7 @@ func (c *Conn) flushOut() {
 			return
 		}
 		if n > 0 {
+			c.loop.stats.bytesOut.Add(uint64(n))
 			c.touch()
 			b.outOff += n
 		}

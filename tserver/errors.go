@@ -19,6 +19,9 @@ var (
 	// ErrIdleTimeout is the close reason of a connection that read and
 	// wrote nothing for Config.IdleTimeout.
 	ErrIdleTimeout = errors.New("tserver: connection idle timeout")
+	// ErrDeadline is the close reason of a connection whose deadline
+	// (Conn.SetDeadline) passed.
+	ErrDeadline = errors.New("tserver: connection deadline exceeded")
 	// ErrWriteLimit is the close reason of a connection whose unsent
 	// output would exceed Config.MaxWriteBuffer (a peer that does
 	// not read).
@@ -38,6 +41,10 @@ var (
 	// detector sees the rest). It wraps tevent.ErrConcurrentUse. Other
 	// goroutines use a ConnHandle.
 	ErrNotOnLoop = fmt.Errorf("tserver: Conn used from a goroutine other than its loop's; use a ConnHandle: %w", tevent.ErrConcurrentUse)
+	// ErrHandler is the close reason of a connection whose handler broke
+	// the Handler contract (OnData returning a count outside [0,
+	// len(in)]); the error says how.
+	ErrHandler = errors.New("tserver: handler misbehaved")
 	// ErrServerStarted is returned by calls that must come before Start.
 	ErrServerStarted = errors.New("tserver: server already started")
 )

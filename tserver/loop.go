@@ -28,9 +28,13 @@ type Loop struct {
 	stage []byte // staged output of the connection in OnData
 	cur   *Conn  // the connection whose OnData runs
 
-	byFD []*Conn     // connections by descriptor number
-	bufs []*connBufs // recycled buffers
-	all  connList    // every open connection, least recently active first
+	byFD []*Conn // connections by descriptor number
+	// timers of connections with a deadline or an idle timeout of their
+	// own (Conn.SetDeadline, SetIdleTimeout): kept here, not in Conn, so
+	// that connections without one pay nothing for them.
+	timers map[*Conn]*connTimer
+	bufs   []*connBufs // recycled buffers
+	all    connList    // every open connection, least recently active first
 	// Connections lingering after a graceful close (Conn.Close), in the
 	// order they began (so in the order their lingering ends), and the
 	// one timer that ends them.
@@ -142,16 +146,6 @@ func (l *Loop) Index() int { return l.idx }
 
 // Server returns the loop's server.
 func (l *Loop) Server() *Server { return l.srv }
-
-// Stats returns the loop's counters. Safe from any goroutine.
-func (l *Loop) Stats() Stats {
-	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load(), Panics: l.stats.panics.Load()}
-}
-
-// loopStats are a loop's counters, read from any goroutine.
-type loopStats struct {
-	panics atomic.Uint64
-}
 
 // Schedule runs fn on the loop's goroutine (through the loop's thread
 // proxy). Safe from any goroutine; ErrServerClosed once the loop is gone.
@@ -267,7 +261,7 @@ func (l *Loop) runOp(o *op) {
 			l.maybeFinish()
 			return
 		}
-		l.addConn(o.fd)
+		l.addConn(o.fd, o.b)
 	case opShutdown:
 		l.beginShutdown(o.deadline, o.err)
 	case opCheck:
@@ -279,11 +273,16 @@ func (l *Loop) runOp(o *op) {
 	default:
 		c := o.c
 		if c.state == stClosed {
+			if o.kind == opWrite {
+				l.stats.dropped.Add(1)
+			}
 			return // closed since the call was made
 		}
 		switch o.kind {
 		case opWrite:
-			c.Write(o.b)
+			if _, err := c.Write(o.b); err != nil {
+				l.stats.dropped.Add(1)
+			}
 		case opClose:
 			c.Close()
 		case opCloseWrite:
@@ -316,13 +315,11 @@ func (l *Loop) acceptSome(ln *listener) {
 			return
 		}
 		ln.pause.Reset()
-		if ln.tcp && !s.cfg.Delay {
-			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		}
+		s.tuneSocket(fd, ln.tcp)
 		t := s.pick()
 		t.nconns.Add(1)
 		if t == l {
-			l.addConn(fd)
+			l.addConn(fd, nil)
 		} else if t.post(op{kind: opAccept, fd: fd}) != nil {
 			unix.Close(fd)
 			t.nconns.Add(-1)
@@ -335,6 +332,7 @@ func (l *Loop) pauseListener(ln *listener) {
 		return
 	}
 	ln.paused = true
+	l.stats.backoffs.Add(1)
 	ln.fde.SetFlags(0)
 	ln.retry = l.scope.AddTimer(l.ev.Now().Add(ln.pause.Next()), func(ev *tevent.Context, te *tevent.Timer, now time.Time) {
 		ln.retry = nil
@@ -345,8 +343,9 @@ func (l *Loop) pauseListener(ln *listener) {
 	})
 }
 
-// addConn sets a new connection up on the loop; nconns already counts it.
-func (l *Loop) addConn(fd int) {
+// addConn sets a new connection up on the loop; nconns already counts
+// it. initial, if any, is handed to OnData after OnOpen, as if read.
+func (l *Loop) addConn(fd int, initial []byte) {
 	fde, err := l.scope.AddFD(fd, tevent.FDRead, l.fdFn)
 	if err != nil {
 		unix.Close(fd)
@@ -372,6 +371,16 @@ func (l *Loop) addConn(fd int) {
 	l.all.pushBack(c)
 	l.accepted.Add(1)
 	l.onOpen(c)
+	if len(initial) > 0 && c.state == stOpen {
+		b := c.bufs
+		if b == nil {
+			b = l.getBufs()
+			c.bufs = b
+		}
+		b.in = append(b.in, initial...)
+		l.stats.bytesIn.Add(uint64(len(initial)))
+		c.deliver(b.in)
+	}
 }
 
 func (l *Loop) clock() int64 { return int64(l.ev.Now().Sub(l.base)) }
@@ -450,10 +459,17 @@ func (l *Loop) endLingering(ev *tevent.Context, te *tevent.Timer, now time.Time)
 
 func (l *Loop) sweepIdle(now time.Time) {
 	t := int64(now.Sub(l.base))
-	for {
+	for skip := l.nconns.Load(); skip >= 0; {
 		c := l.all.head
 		if c == nil || c.last+l.idle > t {
 			return
+		}
+		if c.ownIdle {
+			// Its own idle timeout (SetIdleTimeout) governs it: out of
+			// the way, to the back (bounded: each is moved once a sweep).
+			l.all.moveBack(c)
+			skip--
+			continue
 		}
 		c.Abort(ErrIdleTimeout)
 	}

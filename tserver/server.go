@@ -37,13 +37,6 @@ type Server struct {
 	addrLst []net.Addr
 }
 
-// Stats is a snapshot of a server's or a loop's counters.
-type Stats struct {
-	Conns    int    // open connections
-	Accepted uint64 // connections accepted since start
-	Panics   uint64 // handler panics contained (Config.PropagatePanics unset)
-}
-
 // New creates a server that calls h for its connections, with its
 // loops (created, or taken from cfg.Contexts) ready; add listeners with
 // Listen or ListenFD, then Run (or Start and Wait).
@@ -259,18 +252,6 @@ func (s *Server) Addrs() []net.Addr {
 	s.addrMu.Lock()
 	defer s.addrMu.Unlock()
 	return append([]net.Addr(nil), s.addrLst...)
-}
-
-// Stats sums the loops' counters. Safe from any goroutine.
-func (s *Server) Stats() Stats {
-	var st Stats
-	for _, l := range s.loops {
-		x := l.Stats()
-		st.Conns += x.Conns
-		st.Accepted += x.Accepted
-		st.Panics += x.Panics
-	}
-	return st
 }
 
 // logf logs to Config.ErrorLog, or with log.Printf without one.
