@@ -108,6 +108,14 @@ type Config struct {
 	// as a *tevent.PanicError (errors.As in OnClose); a panic in OnClose
 	// is logged and counted only.
 	PropagatePanics bool
+	// SocketReadBuffer and SocketWriteBuffer, when positive, are set as
+	// SO_RCVBUF and SO_SNDBUF on every accepted (and adopted) socket; 0
+	// leaves the kernel's defaults and autotuning. (Linux doubles the
+	// value for its bookkeeping and caps it at net.core.rmem_max and
+	// wmem_max; the TCP window scale was agreed at the handshake, on the
+	// listener's buffer, so a large read buffer is best also set on the
+	// listening socket, e.g. with ListenFD.)
+	SocketReadBuffer, SocketWriteBuffer int
 	// Delay keeps Nagle's algorithm on accepted TCP sockets; by default
 	// they get TCP_NODELAY.
 	Delay bool

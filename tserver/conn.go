@@ -1,6 +1,7 @@
 package tserver
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -42,6 +43,8 @@ type Conn struct {
 	backlog      bool // output reached high water: OnWritable when it drains
 	// On a TLS server a Conn is the first field of a tlsBox (tls.go),
 	// which holds its TLS state: a plain Conn pays nothing for TLS.
+	timed   bool // has a timer of its own (Loop.timers): a deadline or its own idle timeout
+	ownIdle bool // SetIdleTimeout: the loop's idle sweep skips it
 }
 
 // connBufs holds a connection's pending bytes.
@@ -69,13 +72,16 @@ type connBufs struct {
 // with a hole in it is never sent. To stay under the limit, stop writing
 // while Backlogged and resume in OnWritable (see WritableHandler).
 func (c *Conn) Write(b []byte) (int, error) {
+	if c.loop.ev.InLoopWait() {
+		return 0, ErrNotOnLoop
+	}
 	if c.state != stOpen || c.shutWr {
 		return 0, ErrConnClosed
 	}
-	if l := c.loop; l.tlsOn { // TLS hook (tls.go): encrypt into the same output path
+	l := c.loop
+	if l.tlsOn { // TLS hook (tls.go): encrypt into the same output path
 		return c.writeTLS(b)
 	}
-	l := c.loop
 	if l.cur == c && c.outLen() == 0 && len(l.stage)+len(b) <= len(l.rbuf) {
 		l.stage = append(l.stage, b...)
 	} else if err := c.output(b); err != nil {
@@ -118,6 +124,9 @@ func (c *Conn) Backlogged() bool { return c.backlog }
 // first, ErrLingerLimit when it went on sending past the limits).
 // Idempotent.
 func (c *Conn) Close() error {
+	if c.loop.ev.InLoopWait() {
+		return ErrNotOnLoop
+	}
 	if c.state != stOpen {
 		return nil
 	}
@@ -176,6 +185,7 @@ func (c *Conn) lingerRead() {
 		n, err := sockets.Read(int(c.fd), l.rbuf)
 		switch {
 		case n > 0:
+			l.stats.bytesIn.Add(uint64(n))
 			c.bufs.lingered += n
 			if c.bufs.lingered > l.lingerMax {
 				c.Abort(ErrLingerLimit)
@@ -195,6 +205,9 @@ func (c *Conn) lingerRead() {
 // CloseWrite shuts the sending side down (shutdown(SHUT_WR)) once pending
 // output is written; reading goes on until the peer closes.
 func (c *Conn) CloseWrite() error {
+	if c.loop.ev.InLoopWait() {
+		return ErrNotOnLoop
+	}
 	if c.state != stOpen {
 		return ErrConnClosed
 	}
@@ -220,8 +233,13 @@ func (c *Conn) CloseWrite() error {
 }
 
 // Abort closes the connection now, dropping unsent output; OnClose gets
-// err (nil is allowed).
+// err (nil is allowed). Called from a goroutine other than the loop's
+// while the loop waits, it panics with ErrNotOnLoop's text (it has no
+// error to return).
 func (c *Conn) Abort(err error) {
+	if c.loop.ev.InLoopWait() {
+		panic(ErrNotOnLoop.Error())
+	}
 	if c.state == stClosed {
 		return
 	}
@@ -248,11 +266,15 @@ func (c *Conn) Abort(err error) {
 	}
 	c.fd = -1
 	c.backlog = false
+	if c.timed {
+		l.dropTimer(c)
+	}
 	l.nconns.Add(-1)
 	// TLS hook (tls.go): a connection whose handshake did not succeed was
-	// never given to the Handler; the engine is released after OnClose
-	// (TLSState still works there).
+	// never given to the Handler (nor counted by close reason); the
+	// engine is released after OnClose (TLSState still works there).
 	if t := c.tlsc(); t == nil || t.opened {
+		l.stats.countClose(err)
 		l.onClose(c, err)
 	}
 	if t := c.tlsc(); t != nil {
@@ -316,16 +338,18 @@ func (c *Conn) touch() {
 	if l.idle != 0 {
 		c.last = l.clock()
 		l.all.moveBack(c)
+	} else if c.ownIdle {
+		c.last = l.clock()
 	}
 }
 
 // readable reads once and hands the bytes to OnData.
 func (c *Conn) readable() {
-	if c.loop.tlsOn { // TLS hook (tls.go): ciphertext in, plaintext to deliver
+	l := c.loop
+	if l.tlsOn { // TLS hook (tls.go): ciphertext in, plaintext to deliver
 		c.readableTLS()
 		return
 	}
-	l := c.loop
 	var data []byte
 	b := c.bufs
 	if b == nil || len(b.in) == 0 {
@@ -333,6 +357,7 @@ func (c *Conn) readable() {
 		if !c.readDone(n, err) {
 			return
 		}
+		l.stats.bytesIn.Add(uint64(n))
 		data = l.rbuf[:n]
 	} else {
 		in := b.in
@@ -353,15 +378,15 @@ func (c *Conn) readable() {
 		if !c.readDone(n, err) {
 			return
 		}
+		l.stats.bytesIn.Add(uint64(n))
 		data = in[:len(in)+n]
 		b.in = data
 	}
 	c.deliver(data)
 }
 
-// deliver hands data, received or decrypted, to OnData: data is the
-// loop's read buffer, or the connection's inbound buffer (then b.in is
-// data already). It keeps what OnData left and sends what it staged.
+// deliver hands data (the loop's read buffer, or c.bufs.in) to OnData,
+// keeps what it did not consume and sends what it staged.
 func (c *Conn) deliver(data []byte) {
 	l := c.loop
 	c.touch()
@@ -375,7 +400,8 @@ func (c *Conn) deliver(data []byte) {
 		return
 	}
 	if k < 0 || k > len(data) {
-		panic("tserver: OnData returned a count outside [0, len(in)]")
+		c.Abort(fmt.Errorf("%w: OnData returned %d, outside [0, %d]", ErrHandler, k, len(data)))
+		return
 	}
 	rest := len(data) - k
 	b := c.bufs
@@ -472,6 +498,7 @@ func (c *Conn) output(p []byte) error {
 			return err
 		}
 		if n > 0 {
+			l.stats.bytesOut.Add(uint64(n))
 			c.touch()
 		}
 		p = p[n:]
@@ -530,6 +557,7 @@ func (c *Conn) flushOut() {
 			return
 		}
 		if n > 0 {
+			c.loop.stats.bytesOut.Add(uint64(n))
 			c.touch()
 			b.outOff += n
 		}

@@ -30,9 +30,13 @@ type Loop struct {
 	tlsct []byte // TLS: ciphertext on its way to Conn.output (tls.go)
 	tlsOn bool   // Config.TLS is set: every Conn is in a tlsBox (tls.go)
 
-	byFD []*Conn     // connections by descriptor number
-	bufs []*connBufs // recycled buffers
-	all  connList    // every open connection, least recently active first
+	byFD []*Conn // connections by descriptor number
+	// timers of connections with a deadline or an idle timeout of their
+	// own (Conn.SetDeadline, SetIdleTimeout): kept here, not in Conn, so
+	// that connections without one pay nothing for them.
+	timers map[*Conn]*connTimer
+	bufs   []*connBufs // recycled buffers
+	all    connList    // every open connection, least recently active first
 	// Connections lingering after a graceful close (Conn.Close), in the
 	// order they began (so in the order their lingering ends), and the
 	// one timer that ends them.
@@ -146,19 +150,6 @@ func (l *Loop) Index() int { return l.idx }
 
 // Server returns the loop's server.
 func (l *Loop) Server() *Server { return l.srv }
-
-// Stats returns the loop's counters. Safe from any goroutine.
-func (l *Loop) Stats() Stats {
-	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load(), Panics: l.stats.panics.Load(),
-		TLSHandshakes: l.stats.tlsHandshakes.Load(), TLSHandshakeErrors: l.stats.tlsHandshakeErrors.Load()}
-}
-
-// loopStats are a loop's counters, read from any goroutine.
-type loopStats struct {
-	panics             atomic.Uint64
-	tlsHandshakes      atomic.Uint64
-	tlsHandshakeErrors atomic.Uint64
-}
 
 // Schedule runs fn on the loop's goroutine (through the loop's thread
 // proxy). Safe from any goroutine; ErrServerClosed once the loop is gone.
@@ -274,7 +265,7 @@ func (l *Loop) runOp(o *op) {
 			l.maybeFinish()
 			return
 		}
-		l.addConn(o.fd)
+		l.addConn(o.fd, o.b)
 	case opShutdown:
 		l.beginShutdown(o.deadline, o.err)
 	case opCheck:
@@ -286,11 +277,16 @@ func (l *Loop) runOp(o *op) {
 	default:
 		c := o.c
 		if c.state == stClosed {
+			if o.kind == opWrite {
+				l.stats.dropped.Add(1)
+			}
 			return // closed since the call was made
 		}
 		switch o.kind {
 		case opWrite:
-			c.Write(o.b)
+			if _, err := c.Write(o.b); err != nil {
+				l.stats.dropped.Add(1)
+			}
 		case opClose:
 			c.Close()
 		case opCloseWrite:
@@ -325,13 +321,11 @@ func (l *Loop) acceptSome(ln *listener) {
 			return
 		}
 		ln.pause.Reset()
-		if ln.tcp && !s.cfg.Delay {
-			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		}
+		s.tuneSocket(fd, ln.tcp)
 		t := s.pick()
 		t.nconns.Add(1)
 		if t == l {
-			l.addConn(fd)
+			l.addConn(fd, nil)
 		} else if t.post(op{kind: opAccept, fd: fd}) != nil {
 			unix.Close(fd)
 			t.nconns.Add(-1)
@@ -344,6 +338,7 @@ func (l *Loop) pauseListener(ln *listener) {
 		return
 	}
 	ln.paused = true
+	l.stats.backoffs.Add(1)
 	ln.fde.SetFlags(0)
 	ln.retry = l.scope.AddTimer(l.ev.Now().Add(ln.pause.Next()), func(ev *tevent.Context, te *tevent.Timer, now time.Time) {
 		ln.retry = nil
@@ -354,8 +349,9 @@ func (l *Loop) pauseListener(ln *listener) {
 	})
 }
 
-// addConn sets a new connection up on the loop; nconns already counts it.
-func (l *Loop) addConn(fd int) {
+// addConn sets a new connection up on the loop; nconns already counts
+// it. initial, if any, is handed to OnData after OnOpen, as if read.
+func (l *Loop) addConn(fd int, initial []byte) {
 	fde, err := l.scope.AddFD(fd, tevent.FDRead, l.fdFn)
 	if err != nil {
 		unix.Close(fd)
@@ -380,11 +376,21 @@ func (l *Loop) addConn(fd int) {
 	c.last = l.clock()
 	l.all.pushBack(c)
 	l.accepted.Add(1)
-	if l.srv.cfg.TLS != nil { // TLS hook (tls.go): OnOpen after the handshake
-		c.startTLS()
+	if l.tlsOn { // TLS hook (tls.go): OnOpen after the handshake
+		c.startTLS(initial)
 		return
 	}
 	l.onOpen(c)
+	if len(initial) > 0 && c.state == stOpen {
+		b := c.bufs
+		if b == nil {
+			b = l.getBufs()
+			c.bufs = b
+		}
+		b.in = append(b.in, initial...)
+		l.stats.bytesIn.Add(uint64(len(initial)))
+		c.deliver(b.in)
+	}
 }
 
 func (l *Loop) clock() int64 { return int64(l.ev.Now().Sub(l.base)) }
@@ -468,10 +474,17 @@ func (l *Loop) endLingering(ev *tevent.Context, te *tevent.Timer, now time.Time)
 
 func (l *Loop) sweepIdle(now time.Time) {
 	t := int64(now.Sub(l.base))
-	for {
+	for skip := l.nconns.Load(); skip >= 0; {
 		c := l.all.head
 		if c == nil || c.last+l.idle > t {
 			return
+		}
+		if c.ownIdle {
+			// Its own idle timeout (SetIdleTimeout) governs it: out of
+			// the way, to the back (bounded: each is moved once a sweep).
+			l.all.moveBack(c)
+			skip--
+			continue
 		}
 		c.Abort(ErrIdleTimeout)
 	}

@@ -40,22 +40,6 @@ type Server struct {
 	addrLst []net.Addr
 }
 
-// Stats is a snapshot of a server's or a loop's counters.
-type Stats struct {
-	Conns    int    // open connections (TLS: those in their handshake included)
-	Accepted uint64 // connections accepted since start
-	Panics   uint64 // handler panics contained (Config.PropagatePanics unset)
-
-	// TLSHandshakes counts the TLS handshakes that succeeded (Config.TLS).
-	TLSHandshakes uint64
-	// TLSHandshakeErrors counts the TLS connections closed before their
-	// handshake succeeded: a failed handshake (bad certificate, garbage,
-	// unsupported versions), its timeout, the handshake limit, a peer
-	// that left, Shutdown. The Handler never sees these connections;
-	// nothing is logged for them (a scanner must not fill the log).
-	TLSHandshakeErrors uint64
-}
-
 // New creates a server that calls h for its connections, with its
 // loops (created, or taken from cfg.Contexts) ready; add listeners with
 // Listen or ListenFD, then Run (or Start and Wait).
@@ -274,20 +258,6 @@ func (s *Server) Addrs() []net.Addr {
 	s.addrMu.Lock()
 	defer s.addrMu.Unlock()
 	return append([]net.Addr(nil), s.addrLst...)
-}
-
-// Stats sums the loops' counters. Safe from any goroutine.
-func (s *Server) Stats() Stats {
-	var st Stats
-	for _, l := range s.loops {
-		x := l.Stats()
-		st.Conns += x.Conns
-		st.Accepted += x.Accepted
-		st.Panics += x.Panics
-		st.TLSHandshakes += x.TLSHandshakes
-		st.TLSHandshakeErrors += x.TLSHandshakeErrors
-	}
-	return st
 }
 
 // logf logs to Config.ErrorLog, or with log.Printf without one.

@@ -134,8 +134,9 @@ func (c *Conn) TLSState() (state tls.ConnectionState, ok bool) {
 }
 
 // startTLS gives a new connection its engine; OnOpen waits for the
-// handshake.
-func (c *Conn) startTLS() {
+// handshake. initial is ciphertext already read from the connection
+// (Server.Adopt's).
+func (c *Conn) startTLS(initial []byte) {
 	l := c.loop
 	cfg := &l.srv.cfg
 	t := c.tlsc()
@@ -153,6 +154,23 @@ func (c *Conn) startTLS() {
 		err = e.Start()
 	}
 	if err != nil {
+		c.Abort(err)
+		return
+	}
+	if len(initial) > 0 {
+		l.stats.bytesIn.Add(uint64(len(initial)))
+		c.feedHandshake(initial)
+	}
+}
+
+// feedHandshake hands ciphertext read during the handshake to the
+// engine: the handshake goroutine takes it from there (or the Limiter
+// refuses it), its Notify brings the rest.
+func (c *Conn) feedHandshake(p []byte) {
+	t := c.tlsc()
+	c.touch()
+	t.fed += len(p)
+	if err := t.e.Feed(p); err != nil {
 		c.Abort(err)
 	}
 }
@@ -188,14 +206,9 @@ func (c *Conn) readableTLS() {
 		}
 		return
 	}
+	l.stats.bytesIn.Add(uint64(n))
 	if !t.opened {
-		c.touch()
-		t.fed += n
-		// The handshake goroutine takes it from here (or the Limiter
-		// refuses it); its Notify brings the rest.
-		if err := t.e.Feed(l.rbuf[:n]); err != nil {
-			c.Abort(err)
-		}
+		c.feedHandshake(l.rbuf[:n])
 		return
 	}
 	t.e.Feed(l.rbuf[:n]) // copied: the read buffer is free again
