@@ -16,10 +16,15 @@ type Handler interface {
 	OnData(c *Conn, in []byte) (consumed int)
 	// OnClose is called once when the connection is closed, with the
 	// reason: io.EOF when the peer closed it cleanly, nil when this side
-	// closed it (Conn.Close), ErrIdleTimeout, ErrWriteLimit,
-	// ErrInboundLimit, ErrServerClosed, or a *net.OpError wrapping the
-	// kernel's error (errors.Is(err, syscall.ECONNRESET)). The descriptor
-	// is already closed; the Conn must not be used after OnClose returns.
+	// closed it (Conn.Close, Abort(nil)), ErrIdleTimeout, ErrDeadline,
+	// ErrWriteLimit, ErrInboundLimit, ErrLingerLimit, an error matching
+	// ErrServerClosed (Server.Close, a Shutdown deadline, or a loop's
+	// context stopped or freed: then it matches the cause too), a
+	// *tevent.PanicError (a contained panic of the handler), ErrHandler,
+	// the error given to Abort, or a *net.OpError wrapping the kernel's
+	// error (errors.Is(err, syscall.ECONNRESET)). The descriptor is
+	// already closed (Fd returns -1). The Conn stays the closed
+	// connection for good: calls on it fail with ErrConnClosed.
 	OnClose(c *Conn, err error)
 }
 
