@@ -205,6 +205,14 @@ func (ev *Context) Free() {
 	ev.freeMain()
 }
 
+// InLoopWait reports whether the goroutine driving the context's loop is
+// blocked in the kernel wait: a caller that sees true is not that
+// goroutine. It costs one atomic load, so libraries built on a context can
+// catch a call made from another goroutine on their hot paths; false
+// proves nothing (the loop may be running a handler on its own goroutine
+// or another one).
+func (ev *Context) InLoopWait() bool { return ev.loop.inWait.Load() }
+
 // offLoop reports whether the caller is known not to be the goroutine
 // driving the loop: the loop is blocked in the kernel wait, or its driver
 // was recorded and is another goroutine.

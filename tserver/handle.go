@@ -4,16 +4,17 @@ package tserver
 // value; copy it freely. Its calls run on the connection's loop through
 // the loop's thread proxy, in the order each goroutine made them, and do
 // nothing to a connection that has closed since, even if its descriptor
-// number was reused: every handle carries the generation of the
-// connection it was taken from.
+// number was reused: a handle refers to its Conn, and a Conn to one
+// connection for life.
 type ConnHandle struct {
-	c   *Conn
-	gen uint32
+	c *Conn
 }
 
 // Write copies b and has it written on the loop. It returns ErrConnClosed
-// when the connection is known to be closed; a connection that closes
-// before the bytes reach the loop drops them.
+// when the connection is closed or closing, and ErrServerClosed once the
+// server is shutting down: the bytes will not be sent. A connection that
+// starts closing after the check but before the bytes reach the loop
+// drops them; Stats.DroppedWrites counts those.
 func (h ConnHandle) Write(b []byte) error { return h.post(opWrite, b, nil) }
 
 // Close closes the connection gracefully on its loop (Conn.Close).
@@ -32,8 +33,11 @@ func (h ConnHandle) Valid() bool { return h.c != nil }
 
 func (h ConnHandle) post(k opKind, b []byte, fn func(*Conn)) error {
 	c := h.c
-	if c == nil || c.gen.Load() != h.gen {
+	if c == nil || c.done.Load() {
 		return ErrConnClosed
+	}
+	if c.loop.srv.stopping.Load() {
+		return ErrServerClosed
 	}
 	if k == opDo && fn == nil {
 		panic("tserver: ConnHandle.Do called with a nil function")
@@ -42,7 +46,7 @@ func (h ConnHandle) post(k opKind, b []byte, fn func(*Conn)) error {
 	if len(b) > 0 {
 		cp = append([]byte(nil), b...)
 	}
-	if err := c.loop.post(op{kind: k, c: c, gen: h.gen, b: cp, fn: fn}); err != nil {
+	if err := c.loop.post(op{kind: k, c: c, b: cp, fn: fn}); err != nil {
 		return ErrConnClosed
 	}
 	return nil

@@ -84,6 +84,8 @@ type recorder struct {
 	opened chan *Conn
 	data   func(c *Conn, in []byte) int
 	open   func(c *Conn)
+	close  func(c *Conn, err error)
+	t      testing.TB // for handlers that report errors
 }
 
 func newRecorder() *recorder {
@@ -112,6 +114,9 @@ func (r *recorder) OnData(c *Conn, in []byte) int {
 }
 
 func (r *recorder) OnClose(c *Conn, err error) {
+	if r.close != nil {
+		r.close(c, err)
+	}
 	r.mu.Lock()
 	r.closes = append(r.closes, err)
 	r.mu.Unlock()
@@ -261,3 +266,18 @@ func testSocketTCP() (int, error) {
 // setRlimitCur sets a Rlimit field, whose type is uint64 on Linux and
 // darwin and int64 on FreeBSD.
 func setRlimitCur[T int64 | uint64](p *T, n int) { *p = T(n) }
+
+// onLoop runs fn on l's goroutine and waits for it.
+func onLoop(t testing.TB, l *Loop, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	if err := l.Schedule(func(*Loop) { fn(); close(done) }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a call on the loop", done)
+}
+
+// readToEOF reads c until EOF (or an error) and returns what came.
+func readToEOF(c net.Conn) ([]byte, error) {
+	return io.ReadAll(c)
+}

@@ -1,6 +1,7 @@
 package tserver
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,18 +27,33 @@ type Loop struct {
 	rbuf  []byte // shared read buffer
 	stage []byte // staged output of the connection in OnData
 	cur   *Conn  // the connection whose OnData runs
+	tlsct []byte // TLS: ciphertext on its way to Conn.output (tls.go)
+	tlsOn bool   // Config.TLS is set: every Conn is in a tlsBox (tls.go)
 
-	byFD  []*Conn // connections by descriptor number
-	free  *Conn   // recycled connections
-	slab  []Conn
-	bufs  []*connBufs // recycled buffers
-	all   connList    // every open connection, least recently active first
-	base  time.Time   // origin of Conn.last
-	idle  int64       // IdleTimeout in ns, 0: off
-	sweep *tevent.Timer
+	byFD []*Conn // connections by descriptor number
+	// timers of connections with a deadline or an idle timeout of their
+	// own (Conn.SetDeadline, SetIdleTimeout): kept here, not in Conn, so
+	// that connections without one pay nothing for them.
+	timers map[*Conn]*connTimer
+	bufs   []*connBufs // recycled buffers
+	all    connList    // every open connection, least recently active first
+	// Connections lingering after a graceful close (Conn.Close), in the
+	// order they began (so in the order their lingering ends), and the
+	// one timer that ends them.
+	lingering   connList
+	lingerTimer *tevent.Timer
+	lingerFn    tevent.TimerHandler
+	lingerFor   time.Duration
+	lingerMax   int
+	base        time.Time // origin of Conn.last
+	idle        int64     // IdleTimeout in ns, 0: off
+	sweep       *tevent.Timer
 
-	maxWrite, maxIn int
-	lastErr         error // close reason of the connection closed last
+	maxWrite, maxIn     int
+	highWater, lowWater int
+	wh                  WritableHandler // h, if it is one
+	propagate           bool            // Config.PropagatePanics
+	stats               loopStats
 
 	nconns   atomic.Int32 // open + handed-off connections
 	accepted atomic.Uint64
@@ -49,7 +65,8 @@ type Loop struct {
 	gone      bool
 
 	shutting bool
-	force    *tevent.Timer
+	force    *tevent.Timer // Shutdown's forced close
+	forceAt  time.Time
 	finished bool
 }
 
@@ -64,24 +81,30 @@ const (
 	opShutdown
 	opCheck
 	opLoopFn
+	opTLS // a TLS handshake's Notify (tls.go)
 )
 
 // op is a call from another goroutine, run on the loop.
 type op struct {
 	kind     opKind
 	c        *Conn
-	gen      uint32
 	fd       int
 	b        []byte
 	fn       func(*Conn)
 	lfn      func(*Loop)
 	deadline time.Time
+	err      error // opShutdown: the close reason instead of ErrServerClosed
 }
 
 func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	l := &Loop{srv: s, ev: ev, idx: idx, h: s.h,
 		maxWrite: s.cfg.MaxWriteBuffer, maxIn: s.cfg.MaxInbound,
+		highWater: s.cfg.WriteHighWater, lowWater: s.cfg.WriteLowWater,
+		lingerFor: s.cfg.LingerTimeout, lingerMax: s.cfg.LingerMax,
 		rbuf: make([]byte, s.cfg.ReadBufferSize)}
+	l.tlsOn = s.cfg.TLS != nil
+	l.wh, _ = s.h.(WritableHandler)
+	l.propagate = s.cfg.PropagatePanics
 	l.scope = ev.NewScope()
 	p, err := ev.NewThreadProxy()
 	if err != nil {
@@ -98,6 +121,11 @@ func newLoop(s *Server, ev *tevent.Context, idx int) (*Loop, error) {
 	}
 	l.drainFn = l.drain
 	l.fdFn = l.onFD
+	l.lingerFn = l.endLingering
+	// The context freed under the server (Free from a handler, from
+	// another goroutine, or the caller's own context freed): end the
+	// loop as if stopped. After a normal finish this does nothing.
+	l.scope.OnFree(func() { l.abandon(tevent.ErrFreed) })
 	l.base = ev.Now()
 	if d := s.cfg.IdleTimeout; d > 0 {
 		l.idle = int64(d)
@@ -123,11 +151,6 @@ func (l *Loop) Index() int { return l.idx }
 // Server returns the loop's server.
 func (l *Loop) Server() *Server { return l.srv }
 
-// Stats returns the loop's counters. Safe from any goroutine.
-func (l *Loop) Stats() Stats {
-	return Stats{Conns: int(l.nconns.Load()), Accepted: l.accepted.Load()}
-}
-
 // Schedule runs fn on the loop's goroutine (through the loop's thread
 // proxy). Safe from any goroutine; ErrServerClosed once the loop is gone.
 func (l *Loop) Schedule(fn func(l *Loop)) error {
@@ -137,12 +160,20 @@ func (l *Loop) Schedule(fn func(l *Loop)) error {
 	return l.post(op{kind: opLoopFn, lfn: fn})
 }
 
-// release frees the server's events on the loop.
+// release frees the server's events on the loop, and closes the
+// descriptors of connections handed to it that it never took.
 func (l *Loop) release() {
 	l.mu.Lock()
 	l.gone = true
+	ops := l.inbox
 	l.inbox = nil
 	l.mu.Unlock()
+	for _, o := range ops {
+		if o.kind == opAccept {
+			unix.Close(o.fd)
+			l.nconns.Add(-1)
+		}
+	}
 	l.proxy.Free()
 	l.scope.Free()
 }
@@ -150,15 +181,41 @@ func (l *Loop) release() {
 func (l *Loop) run() {
 	defer l.srv.wg.Done()
 	err := l.ev.LoopUntil(func() bool { return l.finished })
-	if err != nil {
-		l.srv.setErr(err)
-		if !l.finished {
-			// The loop broke: close what it holds and count it out.
-			l.forceAll(ErrServerClosed)
-			l.finish()
+	if !l.finished {
+		// Stopped (Stop), broken (an error), or freed under the server
+		// (LoopUntil returns nil then, and the scope's OnFree already
+		// ended the loop).
+		if err == nil {
+			err = tevent.ErrFreed
 		}
+		l.abandon(err)
 	}
 	l.ev.Free()
+}
+
+// abandon ends the loop because its context was stopped, failed or was
+// freed (cause): every connection is closed with a reason saying so,
+// loop 0 closes the listeners, the other loops are told to close, and
+// Wait returns that reason.
+func (l *Loop) abandon(cause error) {
+	if l.finished {
+		return
+	}
+	s := l.srv
+	reason := fmt.Errorf("%w: loop %d's context ended: %w", ErrServerClosed, l.idx, cause)
+	s.setErr(reason)
+	s.stopping.Store(true)
+	l.shutting = true
+	if l.idx == 0 {
+		s.closeListeners()
+	}
+	l.forceAll(reason)
+	l.finish()
+	for _, o := range s.loops {
+		if o != l {
+			o.post(op{kind: opShutdown, err: reason})
+		}
+	}
 }
 
 // post queues o for the loop; one proxy call drains a burst.
@@ -208,29 +265,36 @@ func (l *Loop) runOp(o *op) {
 			l.maybeFinish()
 			return
 		}
-		l.addConn(o.fd)
+		l.addConn(o.fd, o.b)
 	case opShutdown:
-		l.beginShutdown(o.deadline)
+		l.beginShutdown(o.deadline, o.err)
 	case opCheck:
 		l.maybeFinish()
 	case opLoopFn:
 		if !l.finished {
-			o.lfn(l)
+			l.onLoopFn(o.lfn)
 		}
 	default:
 		c := o.c
-		if c.gen.Load() != o.gen || c.state == stClosed {
-			return
+		if c.state == stClosed {
+			if o.kind == opWrite {
+				l.stats.dropped.Add(1)
+			}
+			return // closed since the call was made
 		}
 		switch o.kind {
 		case opWrite:
-			c.Write(o.b)
+			if _, err := c.Write(o.b); err != nil {
+				l.stats.dropped.Add(1)
+			}
 		case opClose:
 			c.Close()
 		case opCloseWrite:
 			c.CloseWrite()
 		case opDo:
-			o.fn(c)
+			l.onDo(c, o.fn)
+		case opTLS:
+			c.handshakeStep()
 		}
 	}
 }
@@ -257,13 +321,11 @@ func (l *Loop) acceptSome(ln *listener) {
 			return
 		}
 		ln.pause.Reset()
-		if ln.tcp && !s.cfg.Delay {
-			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		}
+		s.tuneSocket(fd, ln.tcp)
 		t := s.pick()
 		t.nconns.Add(1)
 		if t == l {
-			l.addConn(fd)
+			l.addConn(fd, nil)
 		} else if t.post(op{kind: opAccept, fd: fd}) != nil {
 			unix.Close(fd)
 			t.nconns.Add(-1)
@@ -276,6 +338,7 @@ func (l *Loop) pauseListener(ln *listener) {
 		return
 	}
 	ln.paused = true
+	l.stats.backoffs.Add(1)
 	ln.fde.SetFlags(0)
 	ln.retry = l.scope.AddTimer(l.ev.Now().Add(ln.pause.Next()), func(ev *tevent.Context, te *tevent.Timer, now time.Time) {
 		ln.retry = nil
@@ -286,8 +349,9 @@ func (l *Loop) pauseListener(ln *listener) {
 	})
 }
 
-// addConn sets a new connection up on the loop; nconns already counts it.
-func (l *Loop) addConn(fd int) {
+// addConn sets a new connection up on the loop; nconns already counts
+// it. initial, if any, is handed to OnData after OnOpen, as if read.
+func (l *Loop) addConn(fd int, initial []byte) {
 	fde, err := l.scope.AddFD(fd, tevent.FDRead, l.fdFn)
 	if err != nil {
 		unix.Close(fd)
@@ -312,30 +376,33 @@ func (l *Loop) addConn(fd int) {
 	c.last = l.clock()
 	l.all.pushBack(c)
 	l.accepted.Add(1)
-	l.h.OnOpen(c)
+	if l.tlsOn { // TLS hook (tls.go): OnOpen after the handshake
+		c.startTLS(initial)
+		return
+	}
+	l.onOpen(c)
+	if len(initial) > 0 && c.state == stOpen {
+		b := c.bufs
+		if b == nil {
+			b = l.getBufs()
+			c.bufs = b
+		}
+		b.in = append(b.in, initial...)
+		l.stats.bytesIn.Add(uint64(len(initial)))
+		c.deliver(b.in)
+	}
 }
 
 func (l *Loop) clock() int64 { return int64(l.ev.Now().Sub(l.base)) }
 
+// newConn allocates a Conn. Conns are not recycled: one kept by a handler
+// after OnClose (or referred to by a ConnHandle) must stay the closed
+// connection it was, never become the next one.
 func (l *Loop) newConn() *Conn {
-	c := l.free
-	if c != nil {
-		l.free = c.lnext
-		c.lnext = nil
-		return c
+	if l.tlsOn { // TLS hook (tls.go): the Conn inside its TLS state
+		return newTLSConn(l)
 	}
-	if len(l.slab) == 0 {
-		l.slab = make([]Conn, 64)
-	}
-	c = &l.slab[0]
-	l.slab = l.slab[1:]
-	c.loop = l
-	return c
-}
-
-func (l *Loop) putConn(c *Conn) {
-	c.lnext = l.free
-	l.free = c
+	return &Conn{loop: l}
 }
 
 func (l *Loop) getBufs() *connBufs {
@@ -356,7 +423,7 @@ func (l *Loop) putBufs(b *connBufs) {
 	if cap(b.out) > 4*len(l.rbuf) {
 		b.out = nil
 	}
-	b.in, b.out = b.in[:0], b.out[:0]
+	b.in, b.out, b.outOff, b.lingered = b.in[:0], b.out[:0], 0, 0
 	if len(l.bufs) < 64 {
 		l.bufs = append(l.bufs, b)
 	}
@@ -371,25 +438,64 @@ func (l *Loop) onFD(ev *tevent.Context, fde *tevent.FD, fl tevent.FDFlags) {
 			return
 		}
 	}
-	if fl&tevent.FDRead != 0 && c.state == stOpen {
-		c.readable()
+	if fl&tevent.FDRead != 0 {
+		switch c.state {
+		case stOpen:
+			c.readable()
+		case stLinger:
+			c.lingerRead()
+		}
+	}
+}
+
+// endLingering closes the connections whose lingering time is over.
+func (l *Loop) endLingering(ev *tevent.Context, te *tevent.Timer, now time.Time) {
+	t := int64(now.Sub(l.base))
+	for {
+		c := l.lingering.head
+		if c == nil {
+			l.lingerTimer = nil
+			te.Free()
+			return
+		}
+		if c.last > t {
+			te.Update(l.base.Add(time.Duration(c.last)))
+			return
+		}
+		// A peer that sent nothing since the close (and has nothing in
+		// flight) cannot be reset by it: a clean close.
+		var reason error
+		if n, _ := sockets.Pending(int(c.fd)); c.bufs.lingered > 0 || n > 0 {
+			reason = ErrLingerLimit
+		}
+		c.Abort(reason)
 	}
 }
 
 func (l *Loop) sweepIdle(now time.Time) {
 	t := int64(now.Sub(l.base))
-	for {
+	for skip := l.nconns.Load(); skip >= 0; {
 		c := l.all.head
 		if c == nil || c.last+l.idle > t {
 			return
+		}
+		if c.ownIdle {
+			// Its own idle timeout (SetIdleTimeout) governs it: out of
+			// the way, to the back (bounded: each is moved once a sweep).
+			l.all.moveBack(c)
+			skip--
+			continue
 		}
 		c.Abort(ErrIdleTimeout)
 	}
 }
 
-func (l *Loop) beginShutdown(deadline time.Time) {
+func (l *Loop) beginShutdown(deadline time.Time, reason error) {
 	if l.finished {
 		return
+	}
+	if reason == nil {
+		reason = ErrServerClosed
 	}
 	force := deadline.IsZero() || !deadline.After(time.Now())
 	if l.idx == 0 {
@@ -398,23 +504,33 @@ func (l *Loop) beginShutdown(deadline time.Time) {
 	if !l.shutting {
 		l.shutting = true
 		if !force {
-			for c := l.all.head; c != nil; {
-				next := c.lnext
+			// A snapshot: an OnClose may close other connections (a
+			// proxy its partner), which unlinks them from the list
+			// under a walk. Conns are never reused, so a closed one in
+			// the snapshot is just skipped.
+			open := make([]*Conn, 0, l.nconns.Load())
+			for c := l.all.head; c != nil; c = c.lnext {
+				open = append(open, c)
+			}
+			for _, c := range open {
 				c.Close()
-				c = next
 			}
 		}
 	}
-	if force {
-		l.forceAll(ErrServerClosed)
-	} else if l.force == nil {
+	switch {
+	case force:
+		l.forceAll(reason)
+	case l.force == nil:
+		l.forceAt = deadline
 		l.force = l.scope.AddTimer(deadline, func(*tevent.Context, *tevent.Timer, time.Time) {
 			l.force = nil
 			l.forceAll(ErrServerClosed)
 			l.maybeFinish()
 		})
-	} else {
-		l.force.Update(deadline) // callers only move it earlier in practice
+	case deadline.Before(l.forceAt):
+		// Later calls only move the forced close earlier.
+		l.forceAt = deadline
+		l.force.Update(deadline)
 	}
 	l.maybeFinish()
 }
@@ -422,6 +538,9 @@ func (l *Loop) beginShutdown(deadline time.Time) {
 func (l *Loop) forceAll(err error) {
 	for l.all.head != nil {
 		l.all.head.Abort(err)
+	}
+	for l.lingering.head != nil {
+		l.lingering.head.Abort(err)
 	}
 }
 

@@ -3,6 +3,7 @@ package tserver
 import (
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gotevent/tevent"
 	"github.com/gotevent/tevent/internal/sockets"
+	"github.com/gotevent/tevent/internal/tlsengine"
 )
 
 // Server is a set of loops that accept connections and serve them with a
@@ -21,6 +23,8 @@ type Server struct {
 	owned bool // the server created the contexts and drives them
 
 	lns []*listener // touched on loop 0 only (or before Start)
+
+	tlsLimiter *tlsengine.Limiter // Config.TLSMaxHandshakes's; nil: the process-wide one
 
 	started      atomic.Bool
 	stopping     atomic.Bool
@@ -34,12 +38,6 @@ type Server struct {
 
 	addrMu  sync.Mutex
 	addrLst []net.Addr
-}
-
-// Stats is a snapshot of a server's or a loop's counters.
-type Stats struct {
-	Conns    int    // open connections
-	Accepted uint64 // connections accepted since start
 }
 
 // New creates a server that calls h for its connections, with its
@@ -62,10 +60,26 @@ func New(h Handler, cfg *Config) (*Server, error) {
 	} else if c.MaxWriteBuffer < 0 {
 		c.MaxWriteBuffer = int(^uint(0) >> 1)
 	}
+	if c.WriteHighWater <= 0 {
+		c.WriteHighWater = DefaultWriteHighWater
+	}
+	c.WriteHighWater = min(c.WriteHighWater, c.MaxWriteBuffer)
+	if c.WriteLowWater <= 0 {
+		c.WriteLowWater = DefaultWriteLowWater
+	}
+	if c.WriteLowWater >= c.WriteHighWater {
+		c.WriteLowWater = c.WriteHighWater / 4
+	}
 	if c.MaxInbound == 0 {
 		c.MaxInbound = DefaultMaxInbound
 	} else if c.MaxInbound < 0 {
 		c.MaxInbound = int(^uint(0) >> 1)
+	}
+	if c.LingerTimeout == 0 {
+		c.LingerTimeout = DefaultLingerTimeout
+	}
+	if c.LingerMax <= 0 {
+		c.LingerMax = DefaultLingerMax
 	}
 	if c.AcceptBackoff <= 0 {
 		c.AcceptBackoff = DefaultAcceptBackoff
@@ -75,6 +89,9 @@ func New(h Handler, cfg *Config) (*Server, error) {
 	}
 	if c.IdleTimeout < 0 {
 		c.IdleTimeout = 0
+	}
+	if err := s.configTLS(); err != nil { // TLS hook (tls.go)
+		return nil, err
 	}
 	evs := c.Contexts
 	if len(evs) == 0 {
@@ -243,15 +260,13 @@ func (s *Server) Addrs() []net.Addr {
 	return append([]net.Addr(nil), s.addrLst...)
 }
 
-// Stats sums the loops' counters. Safe from any goroutine.
-func (s *Server) Stats() Stats {
-	var st Stats
-	for _, l := range s.loops {
-		x := l.Stats()
-		st.Conns += x.Conns
-		st.Accepted += x.Accepted
+// logf logs to Config.ErrorLog, or with log.Printf without one.
+func (s *Server) logf(format string, args ...any) {
+	if s.cfg.ErrorLog != nil {
+		s.cfg.ErrorLog.Printf(format, args...)
+		return
 	}
-	return st
+	log.Printf(format, args...)
 }
 
 // acceptPause is a listener's pause after a failed accept: a fixed

@@ -212,6 +212,10 @@ func TestServerHandleGeneration(t *testing.T) {
 		if err := hh.Close(); err != nil {
 			t.Fatal(err)
 		}
+		if rest, err := readToEOF(c2); len(rest) != 0 || err != nil {
+			t.Fatalf("after Close: %q, %v", rest, err)
+		}
+		c2.Close() // the server lingers for the peer's close
 		if err := waitFor(t, "close", rec.closed); err != nil {
 			t.Fatalf("close reason %v, want nil", err)
 		}
@@ -318,6 +322,7 @@ func TestServerShutdownGraceful(t *testing.T) {
 		if !bytes.Equal(append(first, rest...), big) {
 			t.Fatalf("got %d bytes, want all %d", 1+len(rest), len(big))
 		}
+		c.Close() // the server lingers for the peer's close
 		waitServer(t, s)
 		if err := waitFor(t, "close", rec.closed); err != nil {
 			t.Fatalf("close reason %v, want nil", err)
@@ -400,6 +405,8 @@ func TestServerUserContexts(t *testing.T) {
 			t.Fatalf("got %q %v", got, err)
 		}
 		s.Shutdown(time.Now().Add(srvTimeout))
+		readToEOF(c)
+		c.Close() // the server lingers for the peer's close
 		waitServer(t, s)
 		// LoopWait returns: the server left nothing behind on ev.
 		if err := waitFor(t, "LoopWait", loopErr); err != nil {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package tserver
+
+const raceEnabled = false
