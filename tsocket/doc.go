@@ -51,7 +51,14 @@
 // *Stream; NewCustomStream wraps any other (tstream_context_create), and
 // TakeOps hands a stream's implementation to a layer stacked on it (TLS
 // over a socket). The rules below hold for every implementation; package
-// tsocket/streamtest is the suite that checks them.
+// tsocket/streamtest is the suite that checks them: an implementation
+// calls streamtest.Run from its own test with a function that makes two
+// connected ends, as the socket, memory and TLS streams do. The contract
+// (non-blocking Readv and Writev that say ErrWouldBlock, readiness
+// reported through a StreamNotifier from the loop, optional capabilities
+// such as FDStreamOps and ErrorWatcher) is at the top of stream.go and on
+// StreamOps. ExampleNewCustomStream stacks a layer on one end of a
+// MemoryPair; ExampleMemoryPair uses the pair as it comes.
 //
 // Beyond reads and writes: WaitForRead (wait_for_read_send, with its
 // check_errors), Monitor (tstream_monitor_send: a request that finishes
@@ -60,6 +67,65 @@
 // (tdgram_disconnect_send) and Address.IsInetFamily
 // (tsocket_address_is_inet). WithContext cancels a request when a
 // context.Context is done.
+//
+// # TLS
+//
+// TLSConnect and TLSAccept (Samba's tstream_tls_connect_send and
+// tstream_tls_accept_send, source4/lib/tls) run a handshake over a stream
+// and finish with a new *Stream that encrypts what is written to it and
+// decrypts what is read; ExampleTLSAccept runs both ends on one loop. The
+// TLS stream takes the plain stream's implementation over with TakeOps,
+// so it works over any implementation (a socket, a MemoryPair, your own),
+// and every rule above holds on it: it passes tsocket/streamtest. After
+// the handshake, io.EOF is the peer's close_notify and ErrTLSTruncated (an
+// io.ErrUnexpectedEOF) a stream that ended without one; CloseWrite sends
+// close_notify, and freeing the stream sends it best-effort, lingering up
+// to 2 s for the lower stream to take it. TLSState gives the negotiated
+// version, ALPN protocol, SNI name, peer certificates and resumption.
+//
+// It is the standard crypto/tls, not a fork (the forks other event-loop
+// libraries carry are pinned to old Go releases and miss their security
+// fixes). crypto/tls's handshake cannot stop halfway and resume, since
+// an error during it is kept for good, so the handshake runs on a
+// goroutine of internal/tlsengine over a blocking adapter that the loop
+// feeds with the ciphertext it reads; the goroutine parks between the
+// peer's flights, and its progress reaches the loop through a
+// ThreadProxy made for the handshake and freed when it ends. tls.Config
+// callbacks (GetCertificate, VerifyPeerCertificate ...) therefore run on
+// that goroutine, not the loop's. After the handshake everything runs on
+// the loop: a read decrypts what the engine holds and, when it holds no
+// whole record, reads what the lower stream has into a pooled buffer and
+// feeds it; a write encrypts straight into a pooled output buffer written
+// to the lower stream at once. crypto/tls does not remember a read error
+// whose Temporary() is true, which is what lets records be read
+// non-blocking; that is deprecated API, and a test in internal/tlsengine
+// fails loudly if a Go release changes it.
+//
+// Handshakes are bounded. TLSOptions.HandshakeTimeout (zero:
+// DefaultTLSHandshakeTimeout, 10 s, counted from the start, time queued
+// included) fails one that takes too long with ErrTLSHandshakeTimeout. A
+// TLSLimiter (TLSOptions.Limiter; nil: one per process,
+// DefaultTLSMaxHandshakes running and DefaultTLSMaxQueuedHandshakes
+// queued without a goroutine) refuses more with ErrTLSHandshakeLimit; a
+// server's handshake takes its place only once the client's first bytes
+// arrive, so a client that connects and says nothing holds no goroutine.
+// Every failure matches with errors.Is: ErrTLSHandshake for the
+// handshake (a bad certificate: errors.As a
+// *tls.CertificateVerificationError), ErrTLSProtocol for a record that
+// fails after it, ErrTLSPeerAlert with either when the peer sent the
+// alert.
+//
+// What an idle TLS stream costs: the pooled buffers go back to their
+// pools as soon as they are empty, so an idle stream holds none; what
+// stays is crypto/tls's own state, whose record input buffer grows to the
+// largest record received and never shrinks (golang/go#43563). Heap per
+// TLS stream on top of its socket stream (TestTLSIdleMemory with
+// TSOCKET_TLS_MEM_N=1000, i.e. 2,000 streams, Go 1.26, linux/amd64):
+// about 7.2 KB after the handshake, 7.9 KB after a 64-byte record each
+// way, 18.6 KB after a 16 KiB record each way; the socket stream under it
+// is about 1.2 KB. A 16-byte message written and read costs 2 allocations
+// more than on the socket stream, both crypto/tls's
+// (TestTLSAllocsPerMessage).
 //
 // # Errors and end of stream
 //

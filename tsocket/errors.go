@@ -52,7 +52,7 @@ var (
 	// PDU longer than the limit (DefaultMaxPDU, or the call's own).
 	ErrPDUTooLarge = errors.New("tsocket: PDU larger than the limit")
 	// ErrQueueFull is returned by WritevQueue when the queue already
-	// holds its maximum of bytes or writes (see QueueLimit).
+	// holds its maximum of bytes or writes (see Stream.SetWriteQueueLimit).
 	ErrQueueFull = errors.New("tsocket: write queue full")
 )
 
