@@ -70,8 +70,8 @@
 //
 //   - Memory per open connection: the Conn and its fd event, nothing
 //     else while idle (about 0.4 KB of resident memory per connection,
-//     measured with 10,000 idle connections and
-//     ../shared/bench/net/idle); connections are bounded by the
+//     measured with 10,000 idle connections held by a client process);
+//     connections are bounded by the
 //     descriptor limit (RLIMIT_NOFILE), and accept pauses for
 //     Config.AcceptBackoff when it is reached instead of spinning
 //     (TestServerEMFILE, TestServerManyConnsDropped).

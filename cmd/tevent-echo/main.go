@@ -1,5 +1,5 @@
 // Command tevent-echo is an echo server on tserver, the server fast path:
-// the benchmark server of ../shared/bench/net (impl go-tevent), written the
+// the project's network benchmark server (impl go-tevent), written the
 // way the tserver package documentation tells users to write a server.
 //
 //	tevent-echo [-addr 127.0.0.1:7000] [-loops 1] [-backend NAME]
@@ -8,7 +8,8 @@
 // With -tls-cert and -tls-key (PEM files, both or neither) it serves TLS
 // (tserver.Config.TLS with the key pair and crypto/tls's defaults: TLS
 // 1.2 and 1.3), the benchmark's impl go-tevent-tls; the handler is the
-// same, OnData sees plaintext and Write encrypts. It prints READY on stdout once listening, sets TCP_NODELAY on accepted
+// same, OnData sees plaintext and Write encrypts. It prints READY on
+// stdout once listening, sets TCP_NODELAY on accepted
 // sockets (tserver's default), raises its descriptor limit to the hard
 // limit, and exits 0 on SIGTERM or SIGINT after closing its connections.
 package main
