@@ -49,3 +49,60 @@ func TestAllocsPerMessage(t *testing.T) {
 		t.Errorf("%.1f allocations per message, want at most 2 (the two requests)", msg)
 	}
 }
+
+// TestAllocsConnect pins what connecting costs: a Connect over TCP
+// loopback that waits for the kernel (the asynchronous path), with the
+// Accept that takes it, allocates at most connectAllocs times.
+func TestAllocsConnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation count")
+	}
+	checkFDs(t)
+	ev, err := tevent.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Free()
+	s := &ev.Scope
+	la, _ := InetAddress("ipv4", "127.0.0.1", 0)
+	l, err := Listen(s, la, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Free()
+	ra := l.Addr()
+	settle := func(reqs ...interface{ IsInProgress() bool }) {
+		for _, r := range reqs {
+			for turns := 0; r.IsInProgress(); turns++ {
+				if turns > 10000 {
+					t.Fatal("connect or accept did not finish within 10000 loop turns")
+				}
+				if err := ev.LoopOnce(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	n := testing.AllocsPerRun(100, func() {
+		c := Connect(s, Address{}, ra)
+		a := l.Accept(s)
+		settle(c, a)
+		cs, err := c.Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := a.Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs.Free()
+		as.Free()
+	})
+	t.Logf("allocations: %.1f per Connect and Accept over TCP loopback", n)
+	if n > connectAllocs {
+		t.Errorf("%.1f allocations per Connect and Accept, want at most %d", n, connectAllocs)
+	}
+}
+
+// connectAllocs is what TestAllocsConnect allows.
+const connectAllocs = 52
