@@ -98,11 +98,52 @@ func TestEventSizes(t *testing.T) {
 		{"Signal", unsafe.Sizeof(Signal{}), 64},
 		{"ThreadProxy", unsafe.Sizeof(ThreadProxy{}), 32},
 		{"Scope", unsafe.Sizeof(Scope{}), 144},
-		{"Req[int]", unsafe.Sizeof(Req[int]{}), 64},
+		{"Req[int]", unsafe.Sizeof(Req[int]{}), 80},
+		{"request extra", unsafe.Sizeof(reqExtra{}), 208},
 		{"timer heap entry", unsafe.Sizeof(heapEntry{}), 24},
 	} {
 		if c.got = sizeClass(c.got); c.got != c.want {
 			t.Errorf("%s is %d bytes, want %d", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestReqAllocations pins what a request costs: one allocation, the
+// request itself, also with a cancel and a cleanup function (typed fields
+// of Req, as every stream request sets them); its extra comes only with
+// Scope(), an end time, a print function, a queue or Go.
+func TestReqAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts are checked in full runs")
+	}
+	ev := newReqTestContext(t)
+	cancel := func(*Req[int]) bool { return false }
+	cleanups := 0
+	cleanup := func(*Req[int], ReqState) { cleanups++ }
+	for _, c := range []struct {
+		name string
+		want float64
+		use  func(r *Req[int])
+	}{
+		{"plain", 1, func(*Req[int]) {}},
+		{"cancel and cleanup functions", 1, func(r *Req[int]) {
+			r.SetCancelFn(cancel)
+			r.SetCleanupFn(cleanup)
+		}},
+		{"scope", 2, func(r *Req[int]) { r.Scope() }},
+	} {
+		if n := testing.AllocsPerRun(1000, func() {
+			r := NewReq[int](&ev.Scope)
+			c.use(r)
+			r.Done(1)
+			if _, err := r.Result(); err != nil {
+				t.Fatal(err)
+			}
+		}); n != c.want {
+			t.Errorf("request with %s: %v allocations, want %v", c.name, n, c.want)
+		}
+	}
+	if cleanups == 0 {
+		t.Error("the cleanup function was never called")
 	}
 }

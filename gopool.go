@@ -69,9 +69,8 @@ func Go[T any](o Owner, fn func(ctx context.Context) (T, error)) *Req[T] {
 			tp.ctx.loop.debugf(levelError, "tevent: a Go function panicked after its request was freed", "panic", pe.Value, "stack", string(pe.Stack))
 		}
 	}
-	x := r.extra()
-	x.job = j
-	x.cancelFn = cancelGo[T]
+	r.extra().job = j
+	r.cancelFn = cancelGo[T]
 	p.submit(j)
 	return r
 }

@@ -34,7 +34,7 @@ func (qr *queueRecorder) add(s *Scope, id int, finish func(r *Req[int])) *Req[in
 		qr.active++
 		qr.maxActive = max(qr.maxActive, qr.active)
 		r.SetCleanupFn(func(_ *Req[int], s ReqState) {
-			if s != ReqReceived || ReqState(r.finState) == ReqInProgress {
+			if s != ReqReceived || ReqState(r.finState()) == ReqInProgress {
 				qr.active--
 			}
 		})

@@ -91,20 +91,26 @@ func (s reqState) finished() bool { return s >= stDone && s <= stTimedOut }
 // type: what queues and the goroutine pool work with. It holds only what
 // every request needs; the rest, which most requests never use, lives in
 // a reqExtra allocated on first use, so that a plain request is one small
-// allocation.
+// allocation. (The cancel and cleanup functions, which every stream
+// request sets, are typed fields of Req[T], so that such a request is one
+// allocation too.)
 type reqBase struct {
 	link ownLink  // in the scope given to NewReq
 	ev   *Context // the context of that scope
 	// errOrExtra is the error the request finished with or, once the request
 	// has a reqExtra, that reqExtra, which then holds the error: one
-	// field for both keeps a plain request (64 bytes for a Req[int]) in a
+	// field for both keeps a plain request (80 bytes for a Req[int]) in a
 	// smaller size class. Read and set it through errv, setErr, ext and
 	// extra; *reqExtra never leaves the package as an error.
 	errOrExtra error
 
-	state    reqState
-	finState reqState // how it finished; still set once received
-	orphan   bool     // created on a freed scope: nothing of it will run
+	state reqState
+	// ends holds two states in one byte, to keep the request in its size
+	// class: how the request finished, still set once received (low
+	// nibble, finState), and the last state its cleanup function was
+	// called with or set in (high nibble, cleanedAt).
+	ends   uint8
+	orphan bool // created on a freed scope: nothing of it will run
 
 	deferPost bool // Post came before the request finished
 	posted    bool // waiting in a context's post queue
@@ -124,18 +130,29 @@ type reqExtra struct {
 	// request with sub-events costs no more allocations than before.
 	scope Scope
 
-	cancelFn  any // func(*Req[T]) bool
-	cleanupFn any // func(*Req[T], ReqState)
-	printFn   any // func(*Req[T]) string
+	printFn any // func(*Req[T]) string
 
 	postEv  *Context    // the context a deferring Post was given, if not the request's own
 	timer   *Timer      // end time (SetEndtime)
 	entries *QueueEntry // queue entries of this request, via reqNext
 	job     *poolJob    // the blocking work behind a Go request
 	profile *ReqProfile // set by EnableProfile, or inherited from the parent
-
-	cleanedAt reqState // the last state the cleanup function was called with
 }
+
+// finState returns how the request finished (stInProgress while it runs,
+// or when it was freed before it finished).
+func (b *reqBase) finState() reqState { return reqState(b.ends & 0x0f) }
+
+// setFinState records how the request finished.
+func (b *reqBase) setFinState(s reqState) { b.ends = b.ends&0xf0 | uint8(s) }
+
+// cleanedAt returns the last state the cleanup function was called with,
+// or the state it was set in.
+func (b *reqBase) cleanedAt() reqState { return reqState(b.ends >> 4) }
+
+// setCleanedAt records the state the cleanup function was called with or
+// set in.
+func (b *reqBase) setCleanedAt(s reqState) { b.ends = b.ends&0x0f | uint8(s)<<4 }
 
 // Error makes *reqExtra an error, so that it fits in reqBase.errOrExtra; it is
 // never returned to users.
@@ -208,8 +225,10 @@ func (b *reqBase) postCtx() *Context {
 // drives it.
 type Req[T any] struct {
 	reqBase
-	val      T
-	callback func(r *Req[T])
+	val       T
+	callback  func(r *Req[T])
+	cancelFn  func(r *Req[T]) bool            // SetCancelFn
+	cleanupFn func(r *Req[T], state ReqState) // SetCleanupFn
 }
 
 // NewReq creates a request owned by o, in state ReqInProgress
@@ -221,7 +240,7 @@ type Req[T any] struct {
 func NewReq[T any](o Owner) *Req[T] {
 	s := ownerScope(o, "NewReq")
 	ev := s.ev
-	r := &Req[T]{reqBase: reqBase{ev: ev, state: stInProgress, finState: stInProgress}}
+	r := &Req[T]{reqBase: reqBase{ev: ev, state: stInProgress, ends: uint8(stInProgress)}}
 	if s.freed || ev == nil || ev.freed {
 		r.orphan = true
 		return r
@@ -319,7 +338,7 @@ func (r *Req[T]) Error(err error) bool {
 // finishAgain handles Done or Error on a request that is no longer in
 // progress.
 func (r *Req[T]) finishAgain(how string) {
-	if r.finState == stTimedOut || r.finState == stInProgress {
+	if fs := r.finState(); fs == stTimedOut || fs == stInProgress {
 		// Timed out behind the implementation's back, or freed before it
 		// finished: the late completion has nowhere to go.
 		return
@@ -330,8 +349,8 @@ func (r *Req[T]) finishAgain(how string) {
 // finish moves the request to state and calls back (tevent_req_finish).
 func (r *Req[T]) finish(state reqState) {
 	r.state = state
-	r.finState = state
-	if x := r.ext(); x != nil {
+	r.setFinState(state)
+	if x := r.ext(); x != nil || r.cleanupFn != nil {
 		r.finishExtra(x, state)
 		if r.state != state {
 			return // received or freed by its cleanup function
@@ -396,15 +415,18 @@ func (r *Req[T]) Notify() {
 	}
 }
 
-// finishExtra is the part of finish that concerns the request's extra:
-// its profile, end time, cleanup function and queue entries or pool job.
+// finishExtra is the part of finish that concerns the request's extra (x,
+// nil if it has none) and its cleanup function: its profile, end time,
+// cleanup function and queue entries or pool job.
 func (r *Req[T]) finishExtra(x *reqExtra, state reqState) {
-	if x.profile != nil {
-		x.profile.stop(ReqState(state), x.err)
-	}
-	if x.timer != nil {
-		x.timer.Free()
-		x.timer = nil
+	if x != nil {
+		if x.profile != nil {
+			x.profile.stop(ReqState(state), x.err)
+		}
+		if x.timer != nil {
+			x.timer.Free()
+			x.timer = nil
+		}
 	}
 	r.cleanup()
 	r.detach()
@@ -429,8 +451,7 @@ func (b *reqBase) detach() {
 // cleanup calls the cleanup function with the current state, at most once
 // per state and only for states after the one it was set in.
 func (r *Req[T]) cleanup() {
-	x := r.ext()
-	if x == nil || x.cleanupFn != nil && x.cleanedAt >= r.state {
+	if r.cleanupFn != nil && r.cleanedAt() >= r.state {
 		return
 	}
 	if fn := r.flowFn(); fn != nil {
@@ -442,11 +463,11 @@ func (r *Req[T]) cleanup() {
 			return // the callback received or freed the request
 		}
 	}
-	if x.cleanupFn == nil {
+	if r.cleanupFn == nil {
 		return
 	}
-	x.cleanedAt = r.state
-	x.cleanupFn.(func(*Req[T], ReqState))(r, ReqState(r.state))
+	r.setCleanedAt(r.state)
+	r.cleanupFn(r, ReqState(r.state))
 }
 
 // Post makes the completion of a request that finished before its creator
@@ -552,7 +573,7 @@ func (r *Req[T]) receive() {
 	r.state = stReceived
 	r.deferPost = false
 	r.posted = false // its entry in the post queue is skipped
-	if x := r.ext(); x != nil {
+	if x := r.ext(); x != nil || r.cleanupFn != nil {
 		r.receiveExtra(x)
 	} else {
 		if r.errOrExtra != nil {
@@ -568,23 +589,30 @@ func (r *Req[T]) receive() {
 	if r.callback != nil {
 		r.callback = nil
 	}
+	if r.cancelFn != nil {
+		r.cancelFn = nil
+	}
 }
 
-// receiveExtra is the part of receive that concerns the request's extra.
+// receiveExtra is the part of receive that concerns the request's extra
+// (x, nil if it has none) and its cleanup function.
 func (r *Req[T]) receiveExtra(x *reqExtra) {
-	if x.timer != nil {
+	if x != nil && x.timer != nil {
 		x.timer.Free()
 		x.timer = nil
 	}
 	r.cleanup()
 	r.detach()
+	r.cleanupFn = nil
+	if x = r.ext(); x == nil {
+		r.errOrExtra = nil
+		return
+	}
 	if x.scope.req != nil {
 		x.scope.Free()
 	}
 	x.err = nil
 	x.postEv = nil
-	x.cancelFn = nil
-	x.cleanupFn = nil
 	x.printFn = nil
 }
 
@@ -680,13 +708,7 @@ func (r *Req[T]) SetCancelFn(fn func(r *Req[T]) bool) {
 	if r.state == stReceived {
 		return
 	}
-	if fn == nil {
-		if x := r.ext(); x != nil {
-			x.cancelFn = nil
-		}
-		return
-	}
-	r.extra().cancelFn = fn
+	r.cancelFn = fn
 }
 
 // Cancel asks the request to cancel itself (tevent_req_cancel): it calls
@@ -702,11 +724,10 @@ func (r *Req[T]) Cancel() bool {
 	if r.state != stInProgress {
 		return false
 	}
-	x := r.ext()
-	if x == nil || x.cancelFn == nil {
+	if r.cancelFn == nil {
 		return false
 	}
-	return x.cancelFn.(func(*Req[T]) bool)(r)
+	return r.cancelFn(r)
 }
 
 // SetCleanupFn sets a function called when the request finishes and when
@@ -718,16 +739,8 @@ func (r *Req[T]) SetCleanupFn(fn func(r *Req[T], state ReqState)) {
 	if r.state == stReceived {
 		return
 	}
-	if fn == nil {
-		if x := r.ext(); x != nil {
-			x.cleanupFn = nil
-			x.cleanedAt = r.state
-		}
-		return
-	}
-	x := r.extra()
-	x.cleanupFn = fn
-	x.cleanedAt = r.state
+	r.cleanupFn = fn
+	r.setCleanedAt(r.state)
 }
 
 // SetPrintFn sets the function String calls to describe the request

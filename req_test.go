@@ -797,3 +797,21 @@ func BenchmarkReqChain(b *testing.B) {
 		b.Fatalf("%d bad results", errs)
 	}
 }
+
+// BenchmarkReqCancelCleanup is a request as a stream sets it up: a cancel
+// and a cleanup function, finished and received. One op is one request.
+func BenchmarkReqCancelCleanup(b *testing.B) {
+	ev := newReqTestContext(b)
+	cancel := func(*Req[int]) bool { return false }
+	cleanup := func(*Req[int], ReqState) {}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewReq[int](&ev.Scope)
+		r.SetCancelFn(cancel)
+		r.SetCleanupFn(cleanup)
+		r.Done(1)
+		if _, err := r.Result(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -77,50 +77,78 @@ func Connect(o tevent.Owner, local, remote Address) *tevent.Req[*Stream] {
 		req.Error(sockets.OpError("dial", netw, -1, nil, remote.NetAddr(), "connect", err))
 		return req.Post(nil)
 	}
-	var fde *tevent.FD
-	release := func() {
-		if fde != nil {
-			fde.Free()
-			fde = nil
-		}
-		if fd >= 0 {
-			unix.Close(fd)
-			fd = -1
-		}
-	}
-	fde, err = req.Scope().AddFD(fd, tevent.FDWrite|tevent.FDError, func(_ *tevent.Context, _ *tevent.FD, _ tevent.FDFlags) {
-		soerr, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if gerr == nil && soerr != 0 {
-			gerr = unix.Errno(soerr)
-		}
-		if gerr != nil {
-			release()
-			req.Error(sockets.OpError("dial", netw, -1, nil, remote.NetAddr(), "connect", gerr))
-			return
-		}
-		fde.Free()
-		fde = nil
-		st, err := newSocketStream(s, fd)
-		if err != nil {
-			release()
-			req.Error(err)
-			return
-		}
-		fd = -1
-		req.Done(st)
-	})
+	c := &connector{req: req, s: s, fd: fd, netw: netw, remote: remote}
+	fde, err := req.Scope().AddFD(fd, tevent.FDWrite|tevent.FDError, c.handle)
 	if err != nil {
-		release()
+		c.release()
 		req.Error(err)
 		return req.Post(nil)
 	}
-	req.SetCancelFn(func(r *tevent.Req[*Stream]) bool {
-		release()
-		r.Error(tevent.ErrCancelled)
-		return true
-	})
-	req.SetCleanupFn(func(_ *tevent.Req[*Stream], _ tevent.ReqState) { release() })
+	c.fde = fde
+	req.SetCancelFn(c.cancel)
+	req.SetCleanupFn(c.cleanup)
 	return req
+}
+
+// connector is a Connect waiting for the kernel to finish connecting its
+// socket (tstream_bsd_connect_state): it owns the socket until the stream
+// is made, and closes it when the request is cancelled, times out or is
+// freed first.
+type connector struct {
+	req    *tevent.Req[*Stream]
+	s      *tevent.Scope // owns the stream
+	fd     int           // -1 once closed or handed to the stream
+	fde    *tevent.FD    // watches fd for writability
+	netw   string
+	remote Address
+}
+
+// handle runs when the socket is writable: the connect finished, well or
+// not (SO_ERROR says which).
+func (c *connector) handle(*tevent.Context, *tevent.FD, tevent.FDFlags) {
+	soerr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soerr != 0 {
+		err = unix.Errno(soerr)
+	}
+	if err != nil {
+		c.release()
+		c.req.Error(sockets.OpError("dial", c.netw, -1, nil, c.remote.NetAddr(), "connect", err))
+		return
+	}
+	c.fde.Free()
+	c.fde = nil
+	st, err := newSocketStream(c.s, c.fd)
+	if err != nil {
+		c.release()
+		c.req.Error(err)
+		return
+	}
+	c.fd = -1
+	c.req.Done(st)
+}
+
+// cancel is the request's cancel function: it closes the socket.
+func (c *connector) cancel(r *tevent.Req[*Stream]) bool {
+	c.release()
+	r.Error(tevent.ErrCancelled)
+	return true
+}
+
+// cleanup is the request's cleanup function: whatever the request ends
+// in, the socket it still holds is closed.
+func (c *connector) cleanup(*tevent.Req[*Stream], tevent.ReqState) { c.release() }
+
+// release stops watching the socket and closes it, unless the stream has
+// it. Idempotent.
+func (c *connector) release() {
+	if c.fde != nil {
+		c.fde.Free()
+		c.fde = nil
+	}
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
 }
 
 // Listener is a listening stream socket on a loop. Accept requests take
