@@ -29,9 +29,9 @@ type loop struct {
 	regularFiles  bool // regular files and directories can be watched
 	auditClosed   bool // descriptors closed behind our back go unreported: audit them
 
-	// Loop driving. running is 1 while a loop function runs (set by
+	// Loop driving. running is 1 while a loop function runs (entered by
 	// compare-and-swap, which is what catches a second goroutine).
-	running      atomic.Int32
+	running      runFlag
 	ownerG       atomic.Int64    // goroutine id of the driver, when recorded
 	stopReq      atomic.Bool     // Stop was called: the loop call returns ErrStopped
 	ctxStop      atomic.Bool     // LoopContext's context is done
@@ -114,7 +114,7 @@ func (ev *Context) LoopOnce() error {
 	if ev.freed {
 		return ErrFreed
 	}
-	if !l.running.CompareAndSwap(0, 1) {
+	if !l.running.enter() {
 		return ev.nested(false, nil)
 	}
 	if ev.wrap != nil {
@@ -132,19 +132,23 @@ func (ev *Context) LoopOnce() error {
 	// Deferred, so that a handler's panic (or a Go function's, re-raised
 	// on delivery) recovered by the caller leaves the loop usable.
 	defer l.endOnce()
-	if l.immHead != nil && l.trace == nil && !l.sigPending.Load() && l.inbox.queued.Load() == 0 && l.localPos >= len(l.local) && !l.stopReq.Load() {
-		// The common case of a busy loop, without the general path's
-		// calls: one immediate.
-		l.runImmediate()
-		return nil
+	// The common case of a busy loop, without the general path's calls:
+	// one immediate, when nothing that goes before it is pending. (A
+	// switch: the compiler turns the same test written with && into
+	// booleans built and tested again, a dozen instructions more.)
+	switch {
+	case l.immHead == nil, l.trace != nil, l.sigPending.Load(), l.stopReq.Load(),
+		l.inbox.queued.Load() != 0, l.localPos < len(l.local):
+		return l.loopOnce()
 	}
-	return l.loopOnce()
+	l.runImmediate()
+	return nil
 }
 
 // endOnce ends a LoopOnce entered without the owner recorded.
 func (l *loop) endOnce() {
 	l.nowValid = false
-	l.running.Store(0)
+	l.running.leave()
 }
 
 // LoopWait runs the loop until the context has no fd, timer, signal or
@@ -173,7 +177,7 @@ func (ev *Context) enterLoop(wait bool, finished func() bool, done <-chan struct
 	if ev.freed {
 		return ErrFreed
 	}
-	if !l.running.CompareAndSwap(0, 1) {
+	if !l.running.enter() {
 		return ev.nested(wait, finished)
 	}
 	l.ownerG.Store(goid())
@@ -191,7 +195,7 @@ func (l *loop) release() {
 	l.nowValid = false
 	l.ctxDone = nil
 	l.ownerG.Store(0)
-	l.running.Store(0)
+	l.running.leave()
 }
 
 // run is LoopWait (finished nil) or LoopUntil.
