@@ -117,25 +117,17 @@ func (ev *Context) LoopOnce() error {
 	if !l.running.enter() {
 		return ev.nested(false, nil)
 	}
-	if ev.wrap != nil {
-		if l.allowNesting {
-			l.ownerG.Store(goid())
-		}
-		return ev.wrappedLoop(l.loopOnce)
+	if ev.wrap != nil || l.allowNesting {
+		return ev.loopOnceOwned()
 	}
 	l.nowValid = false // the caller's code ran since the last loop call
-	if l.allowNesting {
-		l.ownerG.Store(goid())
-		defer l.release()
-		return l.loopOnce()
-	}
 	// Deferred, so that a handler's panic (or a Go function's, re-raised
 	// on delivery) recovered by the caller leaves the loop usable.
 	defer l.endOnce()
 	// The common case of a busy loop, without the general path's calls:
 	// one immediate, when nothing that goes before it is pending. (A
 	// switch: the compiler turns the same test written with && into
-	// booleans built and tested again, a dozen instructions more.)
+	// booleans built and tested again, six instructions more.)
 	switch {
 	case l.immHead == nil, l.trace != nil, l.sigPending.Load(), l.stopReq.Load(),
 		l.inbox.queued.Load() != 0, l.localPos < len(l.local):
@@ -143,6 +135,22 @@ func (ev *Context) LoopOnce() error {
 	}
 	l.runImmediate()
 	return nil
+}
+
+// loopOnceOwned is LoopOnce, entered, on a wrapper or with nesting
+// allowed: out of line, so that the common case's code stays straight.
+func (ev *Context) loopOnceOwned() error {
+	l := ev.loop
+	if ev.wrap != nil {
+		if l.allowNesting {
+			l.ownerG.Store(goid())
+		}
+		return ev.wrappedLoop(l.loopOnce)
+	}
+	l.nowValid = false // the caller's code ran since the last loop call
+	l.ownerG.Store(goid())
+	defer l.release()
+	return l.loopOnce()
 }
 
 // endOnce ends a LoopOnce entered without the owner recorded.

@@ -8,8 +8,7 @@ import "sync/atomic"
 // a release store (leave, in running_tso.go and running_atomic.go): the
 // next goroutine that enters must see the loop as this one left it, and
 // nothing more is needed. An atomic store in Go is sequentially consistent,
-// a full barrier on x86 (XCHG) that cost the busy immediate row a third of
-// its time.
+// a full barrier on x86 (XCHG): it cost a busy LoopOnce 6 ns of its 21.
 type runFlag struct{ v int32 }
 
 // enter marks the loop running; false if it already was.
