@@ -63,6 +63,10 @@ func SetFaults(ctl func(epfd, op, fd int, ev *unix.EpollEvent) error, wait func(
 	return func() { sysEpollCtl, sysEpollWait, sysEpollWaitRaw = oldCtl, oldWait, oldRaw }
 }
 
+// quietWaits is how many waits in a row skip the non-blocking try while
+// the loop is quiet (see Backend.quiet).
+const quietWaits = 16
+
 // wakeToken marks the eventfd's registration; the core never makes it.
 const wakeToken = ^poller.Token(0)
 
@@ -71,11 +75,13 @@ type Backend struct {
 	epfd int
 	buf  []unix.EpollEvent
 	wake *wakefd.WakeFD // blocking mode
-	// quiet: the last non-blocking try found nothing and the wait after
-	// it brought at most one descriptor, as a loop trading one message at
-	// a time does on every turn; the next wait blocks at once instead of
-	// paying a system call (2-4 µs on a VM) for another empty try.
-	quiet bool
+	// quiet counts down the waits that skip the non-blocking try: set
+	// when a try found nothing and the wait after it brought at most one
+	// descriptor, as a loop trading one message at a time does on every
+	// turn, where another try would cost a system call (2-4 µs on a VM)
+	// for nothing. Every quietWaits-th wait tries again, so that a loop
+	// that always finds one descriptor ready goes back to trying first.
+	quiet int
 
 	// runtime mode: epfd as seen by the Go runtime's poller
 	file    *os.File
@@ -202,9 +208,11 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	// First without blocking, as a raw system call: readiness that is
 	// already there costs no scheduler round trip. Not while the loop is
 	// quiet (see Backend.quiet): that try would find nothing again.
-	if ms == 0 || !b.quiet {
+	tried := ms == 0 || b.quiet == 0
+	if tried {
 		n, err = sysEpollWaitRaw(b.epfd, buf, 0)
-		b.quiet = false
+	} else {
+		b.quiet--
 	}
 	if n == 0 && err == nil && ms != 0 {
 		if b.file != nil {
@@ -212,7 +220,12 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		} else {
 			n, err = b.blockingWait(buf, ms)
 		}
-		b.quiet = n <= 1
+		switch {
+		case n > 1:
+			b.quiet = 0
+		case tried:
+			b.quiet = quietWaits
+		}
 	}
 	if err != nil {
 		if err == unix.EINTR {
