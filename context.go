@@ -223,7 +223,7 @@ func (l *loop) offLoop() bool {
 	if l.inWait.Load() {
 		return true
 	}
-	if l.running.Load() == 1 {
+	if l.running.held() {
 		if o := l.ownerG.Load(); o != 0 && o != goid() {
 			return true
 		}
@@ -265,7 +265,7 @@ func (ev *Context) freeMain() {
 func (ev *Context) AllowNesting() {
 	l := ev.loop // a wrapper's loop is its main context's
 	l.allowNesting = true
-	if l.running.Load() == 1 && l.ownerG.Load() == 0 {
+	if l.running.held() && l.ownerG.Load() == 0 {
 		// Called from a handler of a running loop: record the driving
 		// goroutine now, so the same handler may already nest.
 		l.ownerG.Store(goid())

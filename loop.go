@@ -29,9 +29,9 @@ type loop struct {
 	regularFiles  bool // regular files and directories can be watched
 	auditClosed   bool // descriptors closed behind our back go unreported: audit them
 
-	// Loop driving. running is 1 while a loop function runs (set by
+	// Loop driving. running is 1 while a loop function runs (entered by
 	// compare-and-swap, which is what catches a second goroutine).
-	running      atomic.Int32
+	running      runFlag
 	ownerG       atomic.Int64    // goroutine id of the driver, when recorded
 	stopReq      atomic.Bool     // Stop was called: the loop call returns ErrStopped
 	ctxStop      atomic.Bool     // LoopContext's context is done
@@ -133,9 +133,33 @@ func (ev *Context) LoopOnce() error {
 	if ev.freed {
 		return ErrFreed
 	}
-	if !l.running.CompareAndSwap(0, 1) {
+	if !l.running.enter() {
 		return ev.nested(false, nil)
 	}
+	if ev.wrap != nil || l.allowNesting {
+		return ev.loopOnceOwned()
+	}
+	l.nowValid = false // the caller's code ran since the last loop call
+	// Deferred, so that a handler's panic (or a Go function's, re-raised
+	// on delivery) recovered by the caller leaves the loop usable.
+	defer l.endOnce()
+	// The common case of a busy loop, without the general path's calls:
+	// one immediate, when nothing that goes before it is pending. (A
+	// switch: the compiler turns the same test written with && into
+	// booleans built and tested again, six instructions more.)
+	switch {
+	case l.immHead == nil, l.hooked, l.sigPending.Load(), l.stopReq.Load(),
+		l.inbox.sent.Load() != l.consumed:
+		return l.loopOnce()
+	}
+	l.runImmediate()
+	return nil
+}
+
+// loopOnceOwned is LoopOnce, entered, on a wrapper or with nesting
+// allowed: out of line, so that the common case's code stays straight.
+func (ev *Context) loopOnceOwned() error {
+	l := ev.loop
 	if ev.wrap != nil {
 		if l.allowNesting {
 			l.ownerG.Store(goid())
@@ -143,20 +167,8 @@ func (ev *Context) LoopOnce() error {
 		return ev.wrappedLoop(l.loopOnce)
 	}
 	l.nowValid = false // the caller's code ran since the last loop call
-	if l.allowNesting {
-		l.ownerG.Store(goid())
-		defer l.release()
-		return l.loopOnce()
-	}
-	// Deferred, so that a handler's panic (or a Go function's, re-raised
-	// on delivery) recovered by the caller leaves the loop usable.
-	defer l.endOnce()
-	if l.immHead != nil && l.inbox.sent.Load() == l.consumed && !l.hooked && !l.sigPending.Load() && !l.stopReq.Load() {
-		// The common case of a busy loop, without the general path's
-		// calls: one immediate.
-		l.runImmediate()
-		return nil
-	}
+	l.ownerG.Store(goid())
+	defer l.release()
 	return l.loopOnce()
 }
 
@@ -186,7 +198,7 @@ func (ev *Context) SetWaitTimeout(d time.Duration) time.Duration {
 // endOnce ends a LoopOnce entered without the owner recorded.
 func (l *loop) endOnce() {
 	l.nowValid = false
-	l.running.Store(0)
+	l.running.leave()
 }
 
 // LoopWait runs the loop until the context has no fd, timer, signal or
@@ -221,7 +233,7 @@ func (ev *Context) enterLoop(wait bool, finished func() bool, done <-chan struct
 	if ev.freed {
 		return ErrFreed
 	}
-	if !l.running.CompareAndSwap(0, 1) {
+	if !l.running.enter() {
 		return ev.nested(wait, finished)
 	}
 	l.ownerG.Store(goid())
@@ -239,7 +251,7 @@ func (l *loop) release() {
 	l.nowValid = false
 	l.ctxDone = nil
 	l.ownerG.Store(0)
-	l.running.Store(0)
+	l.running.leave()
 }
 
 // run is LoopWait (finished nil) or LoopUntil.

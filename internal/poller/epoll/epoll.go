@@ -30,18 +30,18 @@ import (
 var (
 	sysEpollCtl     = unix.EpollCtl
 	sysEpollWait    = unix.EpollWait
-	sysEpollWaitNow = epollWaitNow
+	sysEpollWaitRaw = epollWaitRaw
 )
 
-// epollWaitNow is a non-blocking epoll_wait made as a raw system call:
-// without the scheduler's bookkeeping for a call that may block
-// (entersyscall/exitsyscall), which a call that returns at once does not
-// need. A loop that finds readiness waiting pays only the kernel's part.
-func epollWaitNow(epfd int, evs []unix.EpollEvent, _ int) (int, error) {
+// epollWaitRaw is an epoll_wait made as a raw system call: without the
+// scheduler's bookkeeping for a call that may block (entersyscall and
+// exitsyscall), so the goroutine keeps its P throughout. Wait makes it with
+// a zero timeout, and with at most poller.ShortWait before a longer wait.
+func epollWaitRaw(epfd int, evs []unix.EpollEvent, ms int) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), uintptr(ms), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -53,15 +53,19 @@ func epollWaitNow(epfd int, evs []unix.EpollEvent, _ int) (int, error) {
 // them: a test seam for fault injection. Not safe while backends are in
 // use on other goroutines.
 func SetFaults(ctl func(epfd, op, fd int, ev *unix.EpollEvent) error, wait func(epfd int, evs []unix.EpollEvent, ms int) (int, error)) (restore func()) {
-	oldCtl, oldWait, oldNow := sysEpollCtl, sysEpollWait, sysEpollWaitNow
+	oldCtl, oldWait, oldRaw := sysEpollCtl, sysEpollWait, sysEpollWaitRaw
 	if ctl != nil {
 		sysEpollCtl = ctl
 	}
 	if wait != nil {
-		sysEpollWait, sysEpollWaitNow = wait, wait
+		sysEpollWait, sysEpollWaitRaw = wait, wait
 	}
-	return func() { sysEpollCtl, sysEpollWait, sysEpollWaitNow = oldCtl, oldWait, oldNow }
+	return func() { sysEpollCtl, sysEpollWait, sysEpollWaitRaw = oldCtl, oldWait, oldRaw }
 }
+
+// quietWaits is how many waits in a row skip the non-blocking try while
+// the loop is quiet (see Backend.quiet).
+const quietWaits = 16
 
 // wakeToken marks the eventfd's registration; the core never makes it.
 const wakeToken = ^poller.Token(0)
@@ -71,6 +75,13 @@ type Backend struct {
 	epfd int
 	buf  []unix.EpollEvent
 	wake *wakefd.WakeFD // blocking mode
+	// quiet counts down the waits that skip the non-blocking try: set
+	// when a try found nothing and the wait after it brought at most one
+	// descriptor, as a loop trading one message at a time does on every
+	// turn, where another try would cost a system call (2-4 µs on a VM)
+	// for nothing. Every quietWaits-th wait tries again, so that a loop
+	// that always finds one descriptor ready goes back to trying first.
+	quiet int
 
 	// runtime mode: epfd as seen by the Go runtime's poller
 	file    *os.File
@@ -195,13 +206,25 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	var n int
 	var err error
 	// First without blocking, as a raw system call: readiness that is
-	// already there costs no scheduler round trip.
-	n, err = sysEpollWaitNow(b.epfd, buf, 0)
+	// already there costs no scheduler round trip. Not while the loop is
+	// quiet (see Backend.quiet): that try would find nothing again.
+	tried := ms == 0 || b.quiet == 0
+	if tried {
+		n, err = sysEpollWaitRaw(b.epfd, buf, 0)
+	} else {
+		b.quiet--
+	}
 	if n == 0 && err == nil && ms != 0 {
 		if b.file != nil {
 			n, err = b.runtimeWait(buf, ms)
 		} else {
-			n, err = sysEpollWait(b.epfd, buf, ms)
+			n, err = b.blockingWait(buf, ms)
+		}
+		switch {
+		case n > 1:
+			b.quiet = 0
+		case tried:
+			b.quiet = quietWaits
 		}
 	}
 	if err != nil {
@@ -222,6 +245,27 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		out++
 	}
 	return out, nil
+}
+
+// blockingWait blocks the thread in epoll_wait, at most ms milliseconds
+// (ms < 0: no limit): the first poller.ShortWait of it as a raw system
+// call that keeps the goroutine's P, the rest as an ordinary one (see
+// poller.BeforeBlock). A loop trading messages with a peer that answers
+// within a millisecond waits only the first way.
+func (b *Backend) blockingWait(buf []unix.EpollEvent, ms int) (int, error) {
+	poller.BeforeBlock()
+	short := ms
+	if short < 0 || short > poller.ShortWait {
+		short = poller.ShortWait
+	}
+	n, err := sysEpollWaitRaw(b.epfd, buf, short)
+	if n != 0 || err != nil || short == ms {
+		return n, err
+	}
+	if ms > 0 {
+		ms -= short
+	}
+	return sysEpollWait(b.epfd, buf, ms)
 }
 
 // runtimeWait waits through the runtime's poller (Wait has tried a

@@ -116,6 +116,9 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	for i := range b.pfds {
 		b.pfds[i].Revents = 0
 	}
+	if ms != 0 {
+		poller.BeforeBlock()
+	}
 	n, err := sysPoll(b.pfds, ms)
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
