@@ -45,10 +45,13 @@ type proxyInbox struct {
 	mu     sync.Mutex
 	calls  []proxyCall
 	closed bool
-	// sent counts the entries ever appended to calls (written under mu,
-	// readable without it): the loop compares it with its own counts.
-	sent   atomic.Uint64
 	poller *poller.Poller // the loop's, here so producers read no loop line
+	_      [cacheLinePad]byte
+	// sent counts the entries ever appended to calls (written under mu,
+	// readable without it): the loop compares it with its own counts at
+	// the start of every turn. On a line of its own, so that the loop's
+	// read does not take the line of mu and calls from the producers.
+	sent atomic.Uint64
 }
 
 // NewThreadProxy creates a proxy owned by the context. It fails with
