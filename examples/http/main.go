@@ -20,6 +20,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,24 +43,41 @@ func main() {
 	certFile := flag.String("tls-cert", "", "serve HTTPS with this PEM certificate (with -tls-key)")
 	keyFile := flag.String("tls-key", "", "the PEM private key of -tls-cert")
 	flag.Parse()
-	if (*certFile == "") != (*keyFile == "") {
-		fmt.Fprintln(os.Stderr, "http: -tls-cert and -tls-key go together")
+	tlsCfg, err := tlsConfig(*certFile, *keyFile)
+	if errors.Is(err, errTLSFlags) {
+		fmt.Fprintln(os.Stderr, "http:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
-	var tlsCfg *tls.Config
-	if *certFile != "" {
-		kp, err := tls.LoadX509KeyPair(*certFile, *keyFile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "http:", err)
-			os.Exit(1)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{kp}, NextProtos: []string{"http/1.1"}}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "http:", err)
+		os.Exit(1)
 	}
 	if err := run(*addr, *loops, *backend, *dir, *nethttp, tlsCfg); err != nil {
 		fmt.Fprintln(os.Stderr, "http:", err)
 		os.Exit(1)
 	}
+}
+
+// errTLSFlags is tlsConfig's error when only one of -tls-cert and
+// -tls-key is given.
+var errTLSFlags = errors.New("-tls-cert and -tls-key go together")
+
+// tlsConfig is the server's TLS configuration for -tls-cert and -tls-key:
+// nil for neither (plain HTTP), the key pair with ALPN "http/1.1" for
+// both, errTLSFlags for one alone.
+func tlsConfig(certFile, keyFile string) (*tls.Config, error) {
+	if (certFile == "") != (keyFile == "") {
+		return nil, errTLSFlags
+	}
+	if certFile == "" {
+		return nil, nil
+	}
+	kp, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{kp}, NextProtos: []string{"http/1.1"}}, nil
 }
 
 // demoHandler is the demo: /hello, /echo (the request body back) and
