@@ -3,6 +3,7 @@ package httpsrv
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -129,17 +130,28 @@ var compareCases = []compareCase{
 }
 
 // startNetHTTP serves h with net/http on loopback.
-func startNetHTTP(t *testing.T, h http.Handler) string {
+func startNetHTTP(t *testing.T, h http.Handler) string { return startNetHTTPTLS(t, h, nil) }
+
+// startNetHTTPTLS serves h with net/http on loopback, over TLS (with
+// http.Server.ServeTLS, HTTP/1.1 only) when cfg is not nil.
+func startNetHTTPTLS(t *testing.T, h http.Handler, cfg *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, MaxHeaderBytes: testMaxHeaderBytes, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: h, MaxHeaderBytes: testMaxHeaderBytes, ErrorLog: log.New(io.Discard, "", 0), TLSConfig: cfg}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	srv.Protocols = &protos
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Serve(ln)
+		if cfg != nil {
+			srv.ServeTLS(ln, "", "")
+		} else {
+			srv.Serve(ln)
+		}
 	}()
 	t.Cleanup(func() {
 		// Shutdown waits for the connections net/http lingers on (its
@@ -165,10 +177,14 @@ func newTestServer(h http.Handler) *Server {
 }
 
 // startTServer serves h with this package on a tserver loop.
-func startTServer(t *testing.T, h http.Handler) string {
+func startTServer(t *testing.T, h http.Handler) string { return startTServerTLS(t, h, nil) }
+
+// startTServerTLS serves h with this package on a tserver loop, over TLS
+// (tserver.Config.TLS) when cfg is not nil.
+func startTServerTLS(t *testing.T, h http.Handler, cfg *tls.Config) string {
 	t.Helper()
 	hs := newTestServer(h)
-	srv, err := tserver.New(hs, &tserver.Config{MaxInbound: hs.InboundLimit()})
+	srv, err := tserver.New(hs, &tserver.Config{MaxInbound: hs.InboundLimit(), TLS: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,12 +215,31 @@ func startTServer(t *testing.T, h http.Handler) string {
 // and reads the answer until the server closes.
 func exchange(t *testing.T, addr string, in []byte, cut int) []byte {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, testTimeout)
+	return exchangeTLS(t, addr, nil, in, cut)
+}
+
+// exchangeTLS is exchange, over TLS when cfg is not nil: the handshake
+// first, and the sending side shut with close_notify alone. (Not the TCP
+// FIN too: tserver drops a connection whose FIN comes before its
+// handshake goroutine is done, even when the client's Finished, request
+// and close_notify came before the FIN, and a TLS 1.3 client's data
+// follows its Finished at once.)
+func exchangeTLS(t *testing.T, addr string, cfg *tls.Config, in []byte, cut int) []byte {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, testTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(testTimeout))
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(testTimeout))
+	c := raw
+	if cfg != nil {
+		tc := tls.Client(raw, cfg)
+		if err := tc.Handshake(); err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		c = tc
+	}
 	var got bytes.Buffer
 	readDone := make(chan error, 1)
 	go func() {
@@ -220,7 +255,11 @@ func exchange(t *testing.T, addr string, in []byte, cut int) []byte {
 	if _, err := c.Write(in); err != nil && !isReset(err) {
 		t.Fatal(err)
 	}
-	c.(*net.TCPConn).CloseWrite()
+	if tc, ok := c.(*tls.Conn); ok {
+		tc.CloseWrite() // close_notify (fails once the server reset)
+	} else {
+		raw.(*net.TCPConn).CloseWrite()
+	}
 	if err := <-readDone; err != nil && !isReset(err) {
 		t.Fatalf("read: %v", err)
 	}
@@ -238,12 +277,16 @@ func isReset(err error) bool {
 func TestCompareWithNetHTTP(t *testing.T) {
 	checkFDs(t)
 	h := testHandler()
-	netAddr := startNetHTTP(t, h)
-	ourAddr := startTServer(t, h)
+	compareTable(t, startNetHTTP(t, h), startTServer(t, h), nil)
+}
+
+// compareTable runs compareCases against net/http at netAddr and this
+// package at ourAddr, over TLS with clientTLS when it is not nil.
+func compareTable(t *testing.T, netAddr, ourAddr string, clientTLS *tls.Config) {
 	for _, tc := range compareCases {
 		t.Run(tc.name, func(t *testing.T) {
-			want := normalise(exchange(t, netAddr, []byte(tc.in), 0))
-			got := exchange(t, ourAddr, []byte(tc.in), 0)
+			want := normalise(exchangeTLS(t, netAddr, clientTLS, []byte(tc.in), 0))
+			got := exchangeTLS(t, ourAddr, clientTLS, []byte(tc.in), 0)
 			if os.Getenv("HTTPSRV_DUMP") != "" { // to see what net/http answered
 				t.Logf("%s", trimLines(want))
 			}
@@ -257,7 +300,7 @@ func TestCompareWithNetHTTP(t *testing.T) {
 				// Over the socket, cut in the middle (the server may or
 				// may not see two reads).
 				cut := len(tc.in) / 2
-				if got := exchange(t, ourAddr, []byte(tc.in), cut); !bytes.Equal(got, want) {
+				if got := exchangeTLS(t, ourAddr, clientTLS, []byte(tc.in), cut); !bytes.Equal(got, want) {
 					t.Fatalf("cut at %d: answers differ\n--- net/http:\n%s\n--- httpsrv:\n%s", cut, trimLines(want), trimLines(got))
 				}
 			}

@@ -9,7 +9,8 @@
 // close, and net/http's answers to malformed requests (400, 431, 501,
 // 505). Request heads are parsed by http.ReadRequest once this package's
 // framer has found their end, so handlers get the *http.Request net/http
-// would build.
+// would build. On a tserver with Config.TLS the same holds over TLS, and
+// Request.TLS carries the connection's handshake state.
 //
 // A request is served once it has arrived whole, and the handler runs on
 // the loop: it must not block. Limits: Server.MaxHeaderBytes (431),

@@ -156,11 +156,16 @@ type writerOnly struct{ io.Writer }
 
 // ReadFrom copies src into the body as net/http's ReadFrom does (its first
 // 512 bytes through the buffer for sniffing, then the header goes out and
-// the rest is copied in 32 KiB reads), so that chunk boundaries match.
+// the rest is copied in 32 KiB reads), so that chunk boundaries match. On
+// a TLS connection net/http's connection (a *tls.Conn) has no ReadFrom
+// and the whole copy goes through the buffer, as Write does: so here.
 func (w *response) ReadFrom(src io.Reader) (n int64, err error) {
 	bp := copyBufPool.Get().(*[32 << 10]byte)
 	defer copyBufPool.Put(bp)
 	buf := bp[:]
+	if w.conn.tlsState != nil {
+		return io.CopyBuffer(writerOnly{w}, src, buf)
+	}
 	if !w.cw.wroteHeader {
 		n0, err := io.CopyBuffer(writerOnly{w}, io.LimitReader(src, sniffLen), buf)
 		n += n0

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -115,9 +116,16 @@ func (s *Server) InboundLimit() int {
 	return s.maxHeadBytes() + int(s.maxChunkedWire()) + 1
 }
 
-// OnOpen sets up the connection's state.
+// OnOpen sets up the connection's state. On a TLS server (tserver's
+// Config.TLS) OnOpen comes after the handshake: the connection's state is
+// taken then, and every request on the connection gets a pointer to it in
+// Request.TLS, as net/http does.
 func (s *Server) OnOpen(tc *tserver.Conn) {
-	tc.SetContext(&conn{srv: s, tc: tc, tsc: tc})
+	c := &conn{srv: s, tc: tc, tsc: tc}
+	if st, ok := tc.TLSState(); ok {
+		c.tlsState = &st
+	}
+	tc.SetContext(c)
 }
 
 // OnData parses and serves the complete requests in in and keeps the rest.
@@ -159,7 +167,8 @@ type conn struct {
 
 	remoteAddr string
 	baseCtx    context.Context
-	lastPOST   bool // the last request was a POST: skip CR/LF before the next
+	tlsState   *tls.ConnectionState // Request.TLS: the handshake's outcome, nil on plain connections
+	lastPOST   bool                 // the last request was a POST: skip CR/LF before the next
 
 	// The request at the front of the input, while it arrives.
 	head     headScan
@@ -400,6 +409,7 @@ func (c *conn) serve(req *http.Request, bd *body, expect, contSent bool) {
 	ctx, cancel := context.WithCancel(c.baseCtx)
 	req = req.WithContext(ctx)
 	req.RemoteAddr = c.remoteAddr
+	req.TLS = c.tlsState
 	var reqBody io.ReadCloser = http.NoBody
 	if bd.chunked || req.ContentLength > 0 {
 		reqBody = bd
