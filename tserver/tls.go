@@ -196,7 +196,21 @@ func (c *Conn) readableTLS() {
 		case unix.EAGAIN, unix.EINTR:
 		case nil: // the peer closed its side
 			if !t.opened {
-				c.Abort(io.EOF) // a handshake cut short: failed
+				// The handshake may still end well: the client's last
+				// flight, its first records and its close_notify can all
+				// be in before its FIN (TLS 1.3 clients send data right
+				// after Finished). The engine ends the handshake with
+				// io.EOF only if it needs bytes that will never come.
+				// Reading pauses until then (the socket stays readable at
+				// EOF); handshakeStep resumes it, and the EOF read again
+				// is then fed to the records.
+				t.e.FeedEOF()
+				t.paused = true
+				if c.outLen() > 0 {
+					c.fde.SetFlags(tevent.FDWrite)
+				} else {
+					c.fde.SetFlags(0)
+				}
 				return
 			}
 			t.e.FeedEOF()

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -883,3 +884,71 @@ func TestTLSCurl(t *testing.T) {
 type connWriter struct{ c *Conn }
 
 func (w connWriter) Write(p []byte) (int, error) { return w.c.Write(p) }
+
+// TestTLSFINDuringHandshake: a client's FIN that arrives while the
+// server's handshake is still running, after the client's Finished, a
+// request and close_notify, does not fail the handshake: the request is
+// answered and the connection closes cleanly. (It was aborted as a failed
+// handshake; TLS 1.3 clients send data right after their Finished.) The
+// server's handshake is held in VerifyConnection until every byte the
+// client sent, FIN included, has reached the server.
+func TestTLSFINDuringHandshake(t *testing.T) {
+	p := testPKI()
+	release := make(chan struct{})
+	cfg := p.serverConfig().Clone()
+	cfg.ClientAuth = tls.RequestClientCert // VerifyConnection runs before the client's Finished is read
+	cfg.VerifyConnection = func(tls.ConnectionState) error {
+		select {
+		case <-release:
+		case <-time.After(srvTimeout):
+		}
+		return nil
+	}
+	rec := newRecorder()
+	s, addr := startTLSServer(t, rec, Config{TLS: cfg})
+	raw := dial(t, addr)
+	cnt := &countingConn{Conn: raw}
+	c := tls.Client(cnt, p.clientConfig())
+	if err := c.Handshake(); err != nil { // TLS 1.3: done once Finished is sent
+		t.Fatal(err)
+	}
+	msg := []byte("request before FIN")
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil { // close_notify
+		t.Fatal(err)
+	}
+	if err := raw.(*net.TCPConn).CloseWrite(); err != nil { // FIN
+		t.Fatal(err)
+	}
+	sent := cnt.n.Load()
+	waitStats(t, s, "every byte the client sent read by the server", func(st Stats) bool { return st.BytesIn >= uint64(sent) })
+	close(release)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the echo: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("echo %q, want %q", got, msg)
+	}
+	if err := waitFor(t, "OnClose", rec.closed); err != io.EOF {
+		t.Fatalf("OnClose: %v, want io.EOF (the client's close_notify)", err)
+	}
+	c.Close()
+	if st := s.Stats(); st.TLSHandshakes != 1 || st.TLSHandshakeErrors != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// countingConn counts the bytes written through it.
+type countingConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}

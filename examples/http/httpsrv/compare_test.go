@@ -219,11 +219,9 @@ func exchange(t *testing.T, addr string, in []byte, cut int) []byte {
 }
 
 // exchangeTLS is exchange, over TLS when cfg is not nil: the handshake
-// first, and the sending side shut with close_notify alone. (Not the TCP
-// FIN too: tserver drops a connection whose FIN comes before its
-// handshake goroutine is done, even when the client's Finished, request
-// and close_notify came before the FIN, and a TLS 1.3 client's data
-// follows its Finished at once.)
+// first, and the sending side shut with close_notify, then the TCP FIN
+// (which may reach the server while its handshake is still running: a
+// TLS 1.3 client's data follows its Finished at once).
 func exchangeTLS(t *testing.T, addr string, cfg *tls.Config, in []byte, cut int) []byte {
 	t.Helper()
 	raw, err := net.DialTimeout("tcp", addr, testTimeout)
@@ -257,9 +255,8 @@ func exchangeTLS(t *testing.T, addr string, cfg *tls.Config, in []byte, cut int)
 	}
 	if tc, ok := c.(*tls.Conn); ok {
 		tc.CloseWrite() // close_notify (fails once the server reset)
-	} else {
-		raw.(*net.TCPConn).CloseWrite()
 	}
+	raw.(*net.TCPConn).CloseWrite()
 	if err := <-readDone; err != nil && !isReset(err) {
 		t.Fatalf("read: %v", err)
 	}
