@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gotevent/tevent"
+	"github.com/gotevent/tevent/internal/testpki"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,51 +48,6 @@ var testPKI = sync.OnceValue(func() *tlsPKI {
 	p.client = newTestLeaf(ca, caKey, "client", nil, x509.ExtKeyUsageClientAuth)
 	return p
 })
-
-var testSerial int64 = 1
-
-func newTestCA(name string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	testSerial++
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(testSerial),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key
-}
-
-func newTestLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, dns []string, usage x509.ExtKeyUsage) tls.Certificate {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	testSerial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(testSerial),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     dns,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		panic(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
 
 func (p *tlsPKI) serverConfig() *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{p.server}}
@@ -952,3 +905,9 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+// The test certificates come from internal/testpki.
+var (
+	newTestCA   = testpki.NewCA
+	newTestLeaf = testpki.NewLeaf
+)
