@@ -607,18 +607,11 @@ func (st *Stream) opsFailed(err error) {
 // startRead starts req reading vec (or the vectors next returns). It
 // finishes req itself on any error.
 func (st *Stream) startRead(req *tevent.Req[int], vec [][]byte, next NextVectorFunc) {
-	switch {
-	case next == nil && vecLen(vec) == 0:
+	if next == nil && vecLen(vec) == 0 {
 		req.Error(invalid("read of zero bytes"))
 		return
-	case st.closed:
-		req.Error(net.ErrClosed)
-		return
-	case st.rerr != nil:
-		req.Error(st.rerr)
-		return
-	case st.rd != nil:
-		req.Error(ErrBusy)
+	}
+	if st.refused(req, st.rerr, st.rd != nil) {
 		return
 	}
 	if next != nil {
@@ -648,17 +641,27 @@ func (st *Stream) startRead(req *tevent.Req[int], vec [][]byte, next NextVectorF
 	st.updateInterest()
 }
 
-// startWait starts req as a WaitForRead in the read slot.
-func (st *Stream) startWait(req *tevent.Req[int], check bool) {
+// refused finishes req, a request about to take a direction's slot, when
+// that direction cannot start: the stream is freed (net.ErrClosed), has
+// its sticky error, or is busy (ErrBusy), in that order. It reports
+// whether it did.
+func (st *Stream) refused(req *tevent.Req[int], sticky error, busy bool) bool {
 	switch {
 	case st.closed:
 		req.Error(net.ErrClosed)
-		return
-	case st.rerr != nil:
-		req.Error(st.rerr)
-		return
-	case st.rd != nil:
+	case sticky != nil:
+		req.Error(sticky)
+	case busy:
 		req.Error(ErrBusy)
+	default:
+		return false
+	}
+	return true
+}
+
+// startWait starts req as a WaitForRead in the read slot.
+func (st *Stream) startWait(req *tevent.Req[int], check bool) {
+	if st.refused(req, st.rerr, st.rd != nil) {
 		return
 	}
 	st.rd, st.rvec, st.rn, st.rnext, st.rwait, st.rchk = req, nil, 0, nil, true, check
@@ -670,15 +673,7 @@ func (st *Stream) startWait(req *tevent.Req[int], check bool) {
 
 // startWrite starts req writing vec. It finishes req itself on any error.
 func (st *Stream) startWrite(req *tevent.Req[int], vec [][]byte) {
-	switch {
-	case st.closed:
-		req.Error(net.ErrClosed)
-		return
-	case st.werr != nil:
-		req.Error(st.werr)
-		return
-	case st.wr != nil:
-		req.Error(ErrBusy)
+	if st.refused(req, st.werr, st.wr != nil) {
 		return
 	}
 	if vecLen(vec) == 0 {
