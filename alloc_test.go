@@ -69,6 +69,39 @@ func TestHotPathAllocations(t *testing.T) {
 	})
 }
 
+// TestFDChurnAllocations pins what the fd_churn row costs: an fd event's
+// add, two flag changes and free allocate only the event itself, between
+// loop turns (where the changes never reach the kernel) and across them
+// (a turn registers the descriptor, Free drops it from the kernel at
+// once): telling the kernel allocates nothing.
+func TestFDChurnAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts are checked in full runs")
+	}
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		p := newSockPair(t)
+		h := func(*Context, *FD, FDFlags) {}
+		churn := func(turn bool) {
+			fde, err := ev.AddFD(p.fd[0], FDRead, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fde.SetFlags(FDRead | FDWrite)
+			if turn {
+				loopOnce(t, ev) // registers it; the socket is writable
+			}
+			fde.SetFlags(FDRead)
+			fde.Free()
+		}
+		for _, turn := range []bool{false, true} {
+			churn(turn) // grows what is reused (fd table, dirty lists)
+			if n := testing.AllocsPerRun(1000, func() { churn(turn) }); n != 1 {
+				t.Errorf("fd churn (loop turn: %v): %v allocations, want 1 (the event)", turn, n)
+			}
+		}
+	})
+}
+
 // sizeClass rounds a small object's size up to the Go allocator's size
 // class, which is what allocating it costs.
 func sizeClass(n uintptr) uintptr {

@@ -26,12 +26,25 @@ import (
 )
 
 // Syscalls go through these variables so that tests can inject faults
-// (see SetFaults).
+// (see SetFaults). sysEpollCtl is nil unless a fault is injected: see
+// epollCtl.
 var (
-	sysEpollCtl     = unix.EpollCtl
+	sysEpollCtl     func(epfd, op, fd int, ev *unix.EpollEvent) error
 	sysEpollWait    = unix.EpollWait
 	sysEpollWaitRaw = epollWaitRaw
 )
+
+// epollCtl is epoll_ctl, or the fault injected in its place. The event
+// is passed to the kernel straight from the caller's stack: handed to a
+// function variable it would escape, costing an allocation per call, so
+// only an injected fault gets it, as a copy made in that branch.
+func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	if fault := sysEpollCtl; fault != nil {
+		cp := *ev
+		return fault(epfd, op, fd, &cp)
+	}
+	return unix.EpollCtl(epfd, op, fd, ev)
+}
 
 // epollWaitRaw is an epoll_wait made as a raw system call: without the
 // scheduler's bookkeeping for a call that may block (entersyscall and
@@ -157,11 +170,11 @@ func (b *Backend) Caps() poller.Caps { return 0 }
 // Add implements poller.Backend.
 func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
 	ev := epollEvent(tok, poller.PollBits(in))
-	err := sysEpollCtl(b.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	err := epollCtl(b.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 	if err == unix.EEXIST {
 		// Registered under a number closed and reused behind our back,
 		// whose old file is still open elsewhere: take it over.
-		err = sysEpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+		err = epollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 	}
 	return ctlError("EPOLL_CTL_ADD", err)
 }
@@ -169,13 +182,13 @@ func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
 // Modify implements poller.Backend.
 func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 	ev := epollEvent(tok, poller.PollBits(in))
-	return ctlError("EPOLL_CTL_MOD", sysEpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev))
+	return ctlError("EPOLL_CTL_MOD", epollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev))
 }
 
 // Delete implements poller.Backend.
 func (b *Backend) Delete(fd int) error {
 	var ev unix.EpollEvent
-	err := sysEpollCtl(b.epfd, unix.EPOLL_CTL_DEL, fd, &ev)
+	err := epollCtl(b.epfd, unix.EPOLL_CTL_DEL, fd, &ev)
 	if err == unix.ENOENT || err == unix.EBADF {
 		return nil // closed already: the kernel forgot it
 	}
