@@ -46,6 +46,26 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 	if ev.inWait.Load() {
 		ev.mustBeLoopGoroutine("Immediate.Schedule") // kept out of line: the check is one load
 	}
+	if im.scheduled || h == nil || ev.tracers != nil || ev.log != nil {
+		im.scheduleSlow(ev, h)
+		return
+	}
+	// The common case: an immediate not queued (so its next and prev are
+	// nil) joins the tail, with nothing to tell.
+	im.handler = h
+	im.scheduled = true
+	if tail := ev.immTail; tail != nil {
+		im.prev = tail
+		tail.next = im
+	} else {
+		ev.immHead = im
+	}
+	ev.immTail = im
+}
+
+// scheduleSlow is Schedule for an immediate already queued, a nil
+// handler (cancel), or a loop with per-event trace callbacks or a logger.
+func (im *Immediate) scheduleSlow(ev *loop, h ImmediateHandler) {
 	if im.scheduled {
 		ev.unlinkImmediate(im)
 		if h == nil && ev.tracers != nil && ev.tracers.immediate != nil {
@@ -134,16 +154,31 @@ func (im *Immediate) freeOwned() {
 // runImmediate runs the first scheduled immediate.
 func (ev *loop) runImmediate() {
 	im := ev.immHead
-	ev.immHead = im.next
-	if ev.immHead != nil {
-		ev.immHead.prev = nil
+	next := im.next
+	ev.immHead = next
+	if next != nil {
+		next.prev = nil
+		im.next = nil
 	} else {
 		ev.immTail = nil
 	}
-	im.next = nil
 	im.scheduled = false
 	h := im.handler
 	im.handler = nil
+	if ev.tracers != nil || ev.log != nil {
+		ev.runImmediateTold(im, h)
+		return
+	}
+	if !im.wrapped {
+		h(im.ctx, im)
+	} else {
+		im.ctx.callImmediate(im, h)
+	}
+}
+
+// runImmediateTold runs im's handler h for runImmediate on a loop with
+// per-event trace callbacks or a logger, telling them first.
+func (ev *loop) runImmediateTold(im *Immediate, h ImmediateHandler) {
 	if ev.tracers != nil && ev.tracers.immediate != nil {
 		ev.tracers.immediate(im, EventBeforeHandler)
 		if im.freed || ev.freed {

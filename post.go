@@ -6,7 +6,6 @@ package tevent
 // freed while posted are skipped.
 type postQueue struct {
 	im    *Immediate
-	run   ImmediateHandler
 	ring  []AnyReq // its length is a power of two
 	head  int
 	count int
@@ -25,16 +24,19 @@ func (pq *postQueue) push(ev *Context, r AnyReq) {
 		// The main context's own immediate: one made through a wrapper
 		// would run inside its hooks and die with it.
 		pq.im = ev.loop.main.NewImmediate()
-		pq.run = pq.deliverNext
 	}
-	if !pq.im.Scheduled() {
-		pq.im.Schedule(pq.run)
+	if !pq.im.scheduled {
+		pq.im.Schedule(deliverPosted)
 	}
 }
 
-// deliverNext is the immediate handler: it calls back the first request
-// still posted.
-func (pq *postQueue) deliverNext(*Context, *Immediate) {
+// deliverPosted is the post queue's immediate handler, run with the main
+// context: a plain function rather than a method value, whose call would
+// go through a wrapper.
+func deliverPosted(ev *Context, _ *Immediate) { ev.loop.posts.deliverNext() }
+
+// deliverNext calls back the first request still posted.
+func (pq *postQueue) deliverNext() {
 	for pq.count > 0 {
 		r := pq.ring[pq.head]
 		pq.ring[pq.head] = nil

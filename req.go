@@ -518,7 +518,7 @@ func (r *Req[T]) deliver(pq *postQueue) bool {
 	}
 	r.posted = false
 	if pq.count > 0 {
-		pq.im.Schedule(pq.run)
+		pq.im.Schedule(deliverPosted)
 	}
 	if r.notified || r.callback == nil {
 		return true

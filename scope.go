@@ -65,23 +65,24 @@ type Owner interface {
 
 func (s *Scope) ownerScope() *Scope { return s }
 
+// ownerScope is the context's root scope; nil for a nil *Context (the
+// method promoted from Scope would fault on it instead).
+func (ev *Context) ownerScope() *Scope {
+	if ev == nil {
+		return nil
+	}
+	return &ev.Scope
+}
+
 // ownerScope is o's scope; a nil owner panics with a message naming the
 // function it was given to.
 func ownerScope(o Owner, fn string) *Scope {
-	var s *Scope
-	switch o := o.(type) {
-	case nil:
-	case *Context:
-		if o != nil {
-			s = &o.Scope
+	if o != nil {
+		if s := o.ownerScope(); s != nil {
+			return s
 		}
-	default:
-		s = o.ownerScope()
 	}
-	if s == nil {
-		panic("tevent: " + fn + " called with a nil owner (a *Scope or *Context)")
-	}
-	return s
+	panic("tevent: " + fn + " called with a nil owner (a *Scope or *Context)")
 }
 
 // freedError is the error of an operation on a freed scope or context.
