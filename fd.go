@@ -565,17 +565,20 @@ func (l *loop) auditSoon() {
 }
 
 // auditTimeout caps a wait's timeout so that the loop wakes up for the
-// next audit.
+// next audit. The cap is the audit interval, counted from now, rather
+// than the time left until the audit is due: that needs no clock read on
+// every turn (a busy loop waits, without blocking, once per turn). The
+// audit runs after the first wait that finds nothing once it is due (see
+// loop.wait), so a wait that blocks is over by one interval after it
+// began, and the audit comes at most one interval late.
 func (l *loop) auditTimeout(timeout time.Duration) time.Duration {
-	now := monoNow()
 	if l.auditAt == 0 {
 		if l.auditEvery == 0 {
 			l.auditEvery = l.auditStart
 		}
-		l.auditAt = now + int64(l.auditEvery)
+		l.auditAt = monoNow() + int64(l.auditEvery)
 	}
-	d := time.Duration(max(l.auditAt-now, 0))
-	if timeout < 0 || d < timeout {
+	if d := l.auditEvery; timeout < 0 || d < timeout {
 		return d
 	}
 	return timeout

@@ -864,9 +864,12 @@ func main() {
 
 // recv1 and send1 are recv(2) and send(2) with no flags, as the C anchors
 // use: unlike read(2) and write(2) they skip the file-position lock.
-// (unix.Recvfrom would allocate the peer's address on every call.)
+// (unix.Recvfrom would allocate the peer's address on every call.) The
+// sockets are non-blocking, so the calls never block: they are made as
+// raw system calls, without the scheduler's entersyscall and exitsyscall,
+// as the library's own reads and writes are (internal/sockets).
 func recv1(fd int, b []byte) (int, error) {
-	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
 	if e != 0 {
 		return int(n), e
 	}
@@ -874,7 +877,7 @@ func recv1(fd int, b []byte) (int, error) {
 }
 
 func send1(fd int, b []byte) (int, error) {
-	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
 	if e != 0 {
 		return int(n), e
 	}
