@@ -247,6 +247,17 @@ func (l *loop) fdStateFor(fd int) *fdState {
 
 func (l *loop) markDirty(st *fdState) {
 	st.gotErr = false
+	if !st.dirty || l.sharedChanges {
+		l.addDirty(st)
+	}
+}
+
+// addDirty is markDirty's part for a state not queued yet, or a loop
+// whose changes are shared (poll_mt): out of line, so that markDirty,
+// called for every change, inlines.
+//
+//go:noinline
+func (l *loop) addDirty(st *fdState) {
 	if !st.dirty {
 		st.dirty = true
 		l.dirty = append(l.dirty, st)
@@ -323,7 +334,9 @@ func (f *FD) freeOwned() {
 	st := f.state
 	for i, e := range st.events {
 		if e == f {
-			copy(st.events[i:], st.events[i+1:])
+			if i+1 < len(st.events) {
+				copy(st.events[i:], st.events[i+1:])
+			}
 			st.events[len(st.events)-1] = nil
 			st.events = st.events[:len(st.events)-1]
 			break
