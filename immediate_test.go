@@ -148,3 +148,64 @@ func TestImmediateFree(t *testing.T) {
 		}
 	})
 }
+
+// TestImmediateQueueModel drives a few immediates through random
+// schedules, reschedules, cancels, frees and runs, and checks the order
+// they run in against a plain slice: Schedule's fast path for an
+// immediate not queued relies on such an immediate having no links left
+// from where it was before (run from the head, cancelled, or moved).
+func TestImmediateQueueModel(t *testing.T) {
+	ev := newReqTestContext(t)
+	const n = 6
+	var ims [n]*Immediate
+	var model []int // indices of the scheduled immediates, in queue order
+	var ran []int
+	for i := range ims {
+		ims[i] = ev.NewImmediate()
+	}
+	handler := func(i int) ImmediateHandler {
+		return func(*Context, *Immediate) { ran = append(ran, i) }
+	}
+	remove := func(i int) {
+		if k := slices.Index(model, i); k >= 0 {
+			model = slices.Delete(model, k, k+1)
+		}
+	}
+	rng := uint64(42)
+	for step := 0; step < 20000; step++ {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		i := int(rng>>8) % n
+		switch op := int(rng>>20) % 8; {
+		case op < 4: // schedule, or move to the tail
+			ims[i].Schedule(handler(i))
+			if !ims[i].Freed() {
+				remove(i)
+				model = append(model, i)
+			}
+		case op == 4: // cancel
+			ims[i].Reset()
+			remove(i)
+		case op == 5 && (rng>>40)%16 == 0: // free, and make a new one
+			ims[i].Free()
+			remove(i)
+			ims[i] = ev.NewImmediate()
+		default: // run the head
+			if len(model) == 0 {
+				continue
+			}
+			ran = ran[:0]
+			loopOnce(t, ev)
+			if want := model[0]; len(ran) != 1 || ran[0] != want {
+				t.Fatalf("step %d: ran %v, want [%d] (queue %v)", step, ran, want, model)
+			}
+			model = model[1:]
+		}
+		for j, im := range ims {
+			if im.Scheduled() != slices.Contains(model, j) {
+				t.Fatalf("step %d: immediate %d Scheduled() = %v, model queue %v", step, j, im.Scheduled(), model)
+			}
+		}
+	}
+}
