@@ -55,10 +55,14 @@ type loop struct {
 	// tevent_common_threaded_activate_immediate). assigned and consumed
 	// count inbox entries as inbox.sent does: those given to segments,
 	// and those run (or dropped).
+	// turnSent is inbox.sent as read at the start of the last turn: the
+	// calls a turn that had only calls queued left unplaced, which go
+	// ahead of the next immediate queued.
 	segFree   *Immediate // spare segment nodes, linked by next
 	headCalls int32      // calls ahead of the whole immediate queue
 	assigned  uint64
 	consumed  uint64
+	turnSent  uint64
 
 	// immediates, FIFO
 	immHead, immTail *Immediate
@@ -418,9 +422,24 @@ func (l *loop) runOne() error {
 				return nil
 			}
 		}
-		if sent := l.inbox.sent.Load(); sent != l.assigned {
-			// Calls from other goroutines join the tail of the immediate
-			// queue, behind the immediates already queued.
+		// Calls from other goroutines join the tail of the immediate
+		// queue, behind the immediates already queued, at the start of
+		// each turn. With only calls queued (none of them behind an
+		// immediate), those sent since join the tail whenever they are
+		// placed: before the next immediate is queued (Immediate.Schedule
+		// places the calls of turnSent first) or when the head calls run
+		// out. The snapshot is stored, not compared, on that path, so
+		// that the loop does not wait for the counter's line, which the
+		// producers write on every call.
+		sent := l.inbox.sent.Load()
+		l.turnSent = sent
+		if l.headCalls > 0 && l.immHead == nil {
+			if l.runHeadCall() {
+				return nil
+			}
+			continue // a free, or a dropped call: look again
+		}
+		if sent != l.assigned {
 			l.activateCalls(sent)
 		}
 		if l.headCalls > 0 {
