@@ -63,11 +63,6 @@ func (im *Immediate) Schedule(h ImmediateHandler) {
 	if ev.immTail != nil {
 		ev.immTail.next = im
 	} else {
-		if ev.turnSent != ev.assigned {
-			// The proxy calls sent before the last turn started,
-			// left unplaced by it, go first (runOne).
-			ev.activateCalls(ev.turnSent)
-		}
 		ev.immHead = im
 	}
 	ev.immTail = im

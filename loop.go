@@ -55,9 +55,9 @@ type loop struct {
 	// tevent_common_threaded_activate_immediate). assigned and consumed
 	// count inbox entries as inbox.sent does: those given to segments,
 	// and those run (or dropped).
-	// turnSent is inbox.sent as read at the start of the last turn: the
-	// calls a turn that had only calls queued left unplaced, which go
-	// ahead of the next immediate queued.
+	// turnSent is inbox.sent as read at the start of the last turn; when
+	// it is ahead of assigned, that turn had only calls queued and left
+	// the calls sent before it started unplaced (runOne).
 	segFree   *Immediate // spare segment nodes, linked by next
 	headCalls int32      // calls ahead of the whole immediate queue
 	assigned  uint64
@@ -424,17 +424,25 @@ func (l *loop) runOne() error {
 		}
 		// Calls from other goroutines join the tail of the immediate
 		// queue, behind the immediates already queued, at the start of
-		// each turn. With only calls queued (none of them behind an
-		// immediate), those sent since join the tail whenever they are
-		// placed: before the next immediate is queued (Immediate.Schedule
-		// places the calls of turnSent first) or when the head calls run
-		// out. The snapshot is stored, not compared, on that path, so
-		// that the loop does not wait for the counter's line, which the
-		// producers write on every call.
+		// each turn. With only calls queued (none behind an immediate)
+		// the calls sent since need not be placed yet: the turn keeps
+		// the count (turnSent) without comparing it, so that the loop
+		// does not wait for the counter's line, which the producers
+		// write on every call, and they are placed ahead of the first
+		// immediate queued after this start (placeUnplaced, after the
+		// call, or at the next turn's start), or when the head calls run
+		// out.
+		if l.turnSent != l.assigned {
+			l.placeUnplaced()
+		}
 		sent := l.inbox.sent.Load()
 		l.turnSent = sent
 		if l.headCalls > 0 && l.immHead == nil {
-			if l.runHeadCall() {
+			ran := l.runHeadCall()
+			if l.immHead != nil && l.turnSent != l.assigned {
+				l.placeUnplaced() // ahead of the immediates it queued
+			}
+			if ran {
 				return nil
 			}
 			continue // a free, or a dropped call: look again

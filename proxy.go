@@ -214,6 +214,15 @@ func (l *loop) activateCalls(sent uint64) {
 	l.immTail = seg
 }
 
+// placeUnplaced places the calls a turn with only calls queued left
+// unplaced (up to turnSent) ahead of every immediate queued: those were
+// all queued after that turn started, as it had none, and the calls were
+// sent before. They join the calls ahead of the immediate queue.
+func (l *loop) placeUnplaced() {
+	l.headCalls += int32(l.turnSent - l.assigned)
+	l.assigned = l.turnSent
+}
+
 // runHeadCall runs the next of the calls ahead of the immediate queue. It
 // reports whether a call ran (or the loop was freed): frees handed over
 // by other goroutines and calls of freed proxies do not count.
