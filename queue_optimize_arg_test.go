@@ -159,3 +159,34 @@ func TestQueueAddOptimizeEmptyArgAllocs(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueAddOptimizeEmptyArgTraced: with a queue trace callback or a
+// call-depth callback set, a direct trigger is told of as any entry's
+// (attach, before handler, detach when the request finishes inside it),
+// and AddOptimizeEmptyArg still returns nil.
+func TestQueueAddOptimizeEmptyArgTraced(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		var points []EventTracePoint
+		ev.SetQueueTraceCallback(func(_ *QueueEntry, p EventTracePoint) { points = append(points, p) })
+		var flows []CallFlow
+		ev.SetCallDepthCallback(func(f CallFlow, _ AnyReq, _ int) { flows = append(flows, f) })
+		q := ev.NewQueue("w")
+		r := NewReq[int](ev)
+		log := &argLog{}
+		e := q.AddOptimizeEmptyArg(r, func(req AnyReq, arg any) {
+			logArg(req, arg)
+			r.Done(1)
+		}, log)
+		want := []EventTracePoint{EventAttach, EventBeforeHandler, EventDetach}
+		if e != nil || len(log.o) != 1 || !slices.Equal(points, want) || q.Length() != 0 {
+			t.Fatalf("entry %v, ran %v, traced %v, length %d; want nil, [t], %v, 0", e, log.o, points, q.Length(), want)
+		}
+		for _, f := range []CallFlow{FlowQueueEnter, FlowQueueTrigger, FlowQueueLeave} {
+			if !slices.Contains(flows, f) {
+				t.Fatalf("call-depth callback told %v, missing %v", flows, f)
+			}
+		}
+		ev.SetQueueTraceCallback(nil)
+		ev.SetCallDepthCallback(nil)
+	})
+}
