@@ -55,9 +55,9 @@ type loop struct {
 	// tevent_common_threaded_activate_immediate). assigned and consumed
 	// count inbox entries as inbox.sent does: those given to segments,
 	// and those run (or dropped).
-	// turnSent is inbox.sent as read at the start of the last turn; when
-	// it is ahead of assigned, that turn had only calls queued and left
-	// the calls sent before it started unplaced (runOne).
+	// turnSent is inbox.sent as read at the start of the last turn that
+	// had only calls queued; when it is ahead of assigned, that turn
+	// left the calls sent before it started unplaced (runOne).
 	segFree   *Immediate // spare segment nodes, linked by next
 	headCalls int32      // calls ahead of the whole immediate queue
 	assigned  uint64
@@ -428,26 +428,17 @@ func (l *loop) runOne() error {
 		// the calls sent since need not be placed yet: the turn keeps
 		// the count (turnSent) without comparing it, so that the loop
 		// does not wait for the counter's line, which the producers
-		// write on every call, and they are placed ahead of the first
-		// immediate queued after this start (placeUnplaced, after the
-		// call, or at the next turn's start), or when the head calls run
-		// out.
-		if l.turnSent != l.assigned {
-			l.placeUnplaced()
-		}
-		sent := l.inbox.sent.Load()
-		l.turnSent = sent
+		// write on every call. The next activation (activateCalls, at
+		// the start of a turn with an immediate queued or no head calls
+		// left) places them ahead of the immediates queued since.
 		if l.headCalls > 0 && l.immHead == nil {
-			ran := l.runHeadCall()
-			if l.immHead != nil && l.turnSent != l.assigned {
-				l.placeUnplaced() // ahead of the immediates it queued
-			}
-			if ran {
+			l.turnSent = l.inbox.sent.Load()
+			if l.runHeadCall() {
 				return nil
 			}
 			continue // a free, or a dropped call: look again
 		}
-		if sent != l.assigned {
+		if sent := l.inbox.sent.Load(); sent != l.assigned {
 			l.activateCalls(sent)
 		}
 		if l.headCalls > 0 {

@@ -187,14 +187,26 @@ func (l *loop) mustBeLoopGoroutine(what string) {
 // needed, and are then taken a whole batch at a time (takeCalls). On an
 // empty immediate queue they go to headCalls, the calls ahead of every
 // immediate; else the segment node at the tail (a new one if the tail is
-// an immediate) stands for that many more calls.
+// an immediate) stands for that many more calls; calls a turn left
+// unplaced go ahead of the immediates (see turnSent).
 func (l *loop) activateCalls(sent uint64) {
-	n := int32(sent - l.assigned)
+	old := l.assigned
+	n := int32(sent - old)
 	l.assigned = sent
 	t := l.immTail
 	if t == nil {
 		l.headCalls += n
 		return
+	}
+	if l.turnSent > old {
+		// A turn with only calls queued left the calls sent before it
+		// started unplaced (runOne), and these immediates were all
+		// queued after it started: the calls go ahead of them.
+		u := int32(l.turnSent - old)
+		l.headCalls += u
+		if n -= u; n == 0 {
+			return
+		}
 	}
 	if t.calls > 0 {
 		t.calls += n
@@ -212,15 +224,6 @@ func (l *loop) activateCalls(sent uint64) {
 	seg.prev = t
 	t.next = seg
 	l.immTail = seg
-}
-
-// placeUnplaced places the calls a turn with only calls queued left
-// unplaced (up to turnSent) ahead of every immediate queued: those were
-// all queued after that turn started, as it had none, and the calls were
-// sent before. They join the calls ahead of the immediate queue.
-func (l *loop) placeUnplaced() {
-	l.headCalls += int32(l.turnSent - l.assigned)
-	l.assigned = l.turnSent
 }
 
 // runHeadCall runs the next of the calls ahead of the immediate queue. It
