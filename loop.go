@@ -55,14 +55,10 @@ type loop struct {
 	// tevent_common_threaded_activate_immediate). assigned and consumed
 	// count inbox entries as inbox.sent does: those given to segments,
 	// and those run (or dropped).
-	// turnSent is inbox.sent as read at the start of the last turn that
-	// had only calls queued; when it is ahead of assigned, that turn
-	// left the calls sent before it started unplaced (runOne).
 	segFree   *Immediate // spare segment nodes, linked by next
 	headCalls int32      // calls ahead of the whole immediate queue
 	assigned  uint64
 	consumed  uint64
-	turnSent  uint64
 
 	// immediates, FIFO
 	immHead, immTail *Immediate
@@ -422,23 +418,9 @@ func (l *loop) runOne() error {
 				return nil
 			}
 		}
-		// Calls from other goroutines join the tail of the immediate
-		// queue, behind the immediates already queued, at the start of
-		// each turn. With only calls queued (none behind an immediate)
-		// the calls sent since need not be placed yet: the turn keeps
-		// the count (turnSent) without comparing it, so that the loop
-		// does not wait for the counter's line, which the producers
-		// write on every call. The next activation (activateCalls, at
-		// the start of a turn with an immediate queued or no head calls
-		// left) places them ahead of the immediates queued since.
-		if l.headCalls > 0 && l.immHead == nil {
-			l.turnSent = l.inbox.sent.Load()
-			if l.runHeadCall() {
-				return nil
-			}
-			continue // a free, or a dropped call: look again
-		}
 		if sent := l.inbox.sent.Load(); sent != l.assigned {
+			// Calls from other goroutines join the tail of the immediate
+			// queue, behind the immediates already queued.
 			l.activateCalls(sent)
 		}
 		if l.headCalls > 0 {

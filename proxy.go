@@ -187,26 +187,14 @@ func (l *loop) mustBeLoopGoroutine(what string) {
 // needed, and are then taken a whole batch at a time (takeCalls). On an
 // empty immediate queue they go to headCalls, the calls ahead of every
 // immediate; else the segment node at the tail (a new one if the tail is
-// an immediate) stands for that many more calls; calls a turn left
-// unplaced go ahead of the immediates (see turnSent).
+// an immediate) stands for that many more calls.
 func (l *loop) activateCalls(sent uint64) {
-	old := l.assigned
-	n := int32(sent - old)
+	n := int32(sent - l.assigned)
 	l.assigned = sent
 	t := l.immTail
 	if t == nil {
 		l.headCalls += n
 		return
-	}
-	if l.turnSent > old {
-		// A turn with only calls queued left the calls sent before it
-		// started unplaced (runOne), and these immediates were all
-		// queued after it started: the calls go ahead of them.
-		u := int32(l.turnSent - old)
-		l.headCalls += u
-		if n -= u; n == 0 {
-			return
-		}
 	}
 	if t.calls > 0 {
 		t.calls += n

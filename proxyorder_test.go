@@ -357,9 +357,11 @@ func TestProxyCallBehindImmediateAllocs(t *testing.T) {
 	})
 }
 
-// The turns below start with only calls queued, none behind an immediate:
-// the loop places the calls sent since such a turn started only when
-// needed (runOne), and must still place them as C does.
+// The turns below start with only calls queued, none behind an immediate.
+// A loop that skipped reading the call counter on such turns (to spare
+// the cache line the producers write on every call) and placed the calls
+// when an immediate is queued would get the second test wrong: it cannot
+// tell a call sent before the turn started from one sent during it.
 
 // TestProxyCallsSentBeforeTurnAheadOfItsImmediate: batch c1 c2; after c1's
 // turn d1 is sent; c2 then schedules immediate I1. d1 was queued when c2's
