@@ -356,3 +356,76 @@ func TestProxyCallBehindImmediateAllocs(t *testing.T) {
 		}
 	})
 }
+
+// The turns below start with only calls queued, none behind an immediate.
+// A loop that skipped reading the call counter on such turns (to spare
+// the cache line the producers write on every call) and placed the calls
+// when an immediate is queued would get the second test wrong: it cannot
+// tell a call sent before the turn started from one sent during it.
+
+// TestProxyCallsSentBeforeTurnAheadOfItsImmediate: batch c1 c2; after c1's
+// turn d1 is sent; c2 then schedules immediate I1. d1 was queued when c2's
+// turn started, so it joined the queue then, ahead of I1. C: c1 c2 d1 I1.
+func TestProxyCallsSentBeforeTurnAheadOfItsImmediate(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		tp, err := ev.NewThreadProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tp.Free()
+		var o orderLog
+		c2 := func(*Context) {
+			o = append(o, "c2")
+			ev.NewImmediate().Schedule(o.im("I1"))
+		}
+		sendFrom(t, tp, o.call("c1"), c2)
+		runTurns(t, ev, 1)
+		sendFrom(t, tp, o.call("d1"))
+		runTurns(t, ev, 3)
+		o.want(t, "c1", "c2", "d1", "I1")
+	})
+}
+
+// TestProxyCallsSentDuringTurnBehindItsImmediate: batch c1 c2 c3; c2 has
+// another goroutine send d1, waits until it is queued, and then schedules
+// immediate I1. d1 came after c2's turn started, so it joins on the next
+// turn, behind I1 and c3. C: c1 c2 c3 I1 d1.
+func TestProxyCallsSentDuringTurnBehindItsImmediate(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		tp, err := ev.NewThreadProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tp.Free()
+		var o orderLog
+		c2 := func(*Context) {
+			o = append(o, "c2")
+			sendFrom(t, tp, o.call("d1"))
+			ev.NewImmediate().Schedule(o.im("I1"))
+		}
+		sendFrom(t, tp, o.call("c1"), c2, o.call("c3"))
+		runTurns(t, ev, 5)
+		o.want(t, "c1", "c2", "c3", "I1", "d1")
+	})
+}
+
+// TestProxyCallsSentBetweenTurnsBehindCallersImmediate: batch c1 c2; after
+// c1's turn d1 is sent and the loop's caller schedules immediate I1, both
+// between two turns. I1 is queued before the next turn starts and d1
+// joins then, behind it. C: c1 c2 I1 d1.
+func TestProxyCallsSentBetweenTurnsBehindCallersImmediate(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		tp, err := ev.NewThreadProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tp.Free()
+		var o orderLog
+		sendFrom(t, tp, o.call("c1"), o.call("c2"))
+		runTurns(t, ev, 1)
+		sendFrom(t, tp, o.call("d1"))
+		ev.NewImmediate().Schedule(o.im("I1"))
+		runTurns(t, ev, 3)
+		o.want(t, "c1", "c2", "I1", "d1")
+	})
+}

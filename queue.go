@@ -20,17 +20,26 @@ type Queue struct {
 	freed      bool
 	im         *Immediate
 	triggerFn  ImmediateHandler
+	// direct is the entry of the requests AddOptimizeEmptyArg triggers at
+	// once: one at a time, as the queue is empty then, and never handed
+	// out, so it is reused (see triggerDirect).
+	direct QueueEntry
 }
 
 // QueueEntry is a request's place in a Queue (tevent_queue_entry).
 type QueueEntry struct {
 	q          *Queue
 	req        AnyReq
-	trigger    func(req AnyReq)
-	triggered  bool
+	trigger    func(req AnyReq)          // Add's, or nil
+	argTrigger func(req AnyReq, arg any) // AddOptimizeEmptyArg's, or nil
+	arg        any
 	prev, next *QueueEntry // in the queue
 	reqNext    *QueueEntry // other entries of the same request
 	tag        uint64
+	triggered  bool
+	// unlinked marks the queue's direct entry while its trigger runs: it
+	// is not yet among its request's entries (triggerDirect).
+	unlinked bool
 }
 
 // Tag returns the tag set with SetTag.
@@ -85,7 +94,7 @@ func (q *Queue) Name() string { return q.name }
 // called. A request that is no longer in progress (or was created on a
 // freed scope), or a freed queue, gets an entry that is not in any queue.
 func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
-	return q.add(req, trigger, false, "Queue.Add")
+	return q.add(req, trigger, nil, nil, false, "Queue.Add")
 }
 
 // AddOptimizeEmpty is Add, except that when the queue is running and empty
@@ -99,22 +108,45 @@ func (q *Queue) Add(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
 // request finished before its creator returned. Untrigger cannot be used
 // with such an entry (trigger has no entry to pass it).
 func (q *Queue) AddOptimizeEmpty(req AnyReq, trigger func(req AnyReq)) *QueueEntry {
-	return q.add(req, trigger, true, "Queue.AddOptimizeEmpty")
+	return q.add(req, trigger, nil, nil, true, "Queue.AddOptimizeEmpty")
 }
 
-func (q *Queue) add(req AnyReq, trigger func(req AnyReq), direct bool, what string) *QueueEntry {
+// AddOptimizeEmptyArg is AddOptimizeEmpty with a trigger that is given
+// arg, so that a caller passes its state (a pointer: no allocation)
+// without making a closure per request. When trigger is called at once,
+// from inside, it returns nil: that entry belongs to the request, and
+// leaves the queue when the request finishes, is received or is freed,
+// as any entry does; it costs no allocation when trigger finishes the
+// request, and otherwise only the request's own record of its queue
+// entries (if it has none yet). Otherwise it returns the entry, as Add
+// does, and trigger is called with arg when the entry reaches the head.
+// A nil trigger panics (a blocker is Add's).
+func (q *Queue) AddOptimizeEmptyArg(req AnyReq, trigger func(req AnyReq, arg any), arg any) *QueueEntry {
+	if trigger == nil {
+		panic("tevent: Queue.AddOptimizeEmptyArg called with a nil trigger")
+	}
+	return q.add(req, nil, trigger, arg, true, "Queue.AddOptimizeEmptyArg")
+}
+
+func (q *Queue) add(req AnyReq, trigger func(req AnyReq), argTrigger func(AnyReq, any), arg any, direct bool, what string) *QueueEntry {
 	if req == nil {
 		panic("tevent: " + what + " called with a nil request")
 	}
-	e := &QueueEntry{req: req, trigger: trigger, triggered: trigger == nil}
+	blocker := trigger == nil && argTrigger == nil
 	b := req.base()
 	if q.freed || b.state != stInProgress || b.orphan {
-		return e
+		return &QueueEntry{req: req, trigger: trigger, argTrigger: argTrigger, arg: arg, triggered: blocker}
 	}
 	if q.ev != nil {
 		b.sameLoopOrPanic(what, q.ev)
 	}
-	direct = direct && q.length == 0 && q.running && trigger != nil && !req.hasCallback()
+	q.settle()
+	direct = direct && q.length == 0 && q.running && !blocker && !req.hasCallback()
+	if direct && argTrigger != nil && q.direct.q == nil && q.ev != nil && q.ev.loop.tracers == nil && b.flowFn() == nil {
+		q.triggerDirect(req, b, argTrigger, arg)
+		return nil
+	}
+	e := &QueueEntry{req: req, trigger: trigger, argTrigger: argTrigger, arg: arg, triggered: blocker}
 	e.q = q
 	e.prev = q.tail
 	if q.tail != nil {
@@ -136,10 +168,49 @@ func (q *Queue) add(req AnyReq, trigger func(req AnyReq), direct bool, what stri
 	}
 	if direct {
 		q.trigger(e)
+		if argTrigger != nil {
+			return nil // AddOptimizeEmptyArg's rule, whatever the path
+		}
 		return e
 	}
 	q.kick()
 	return e
+}
+
+// triggerDirect is AddOptimizeEmptyArg's direct trigger, on the empty
+// queue, with no tracing callbacks to tell of the entry: the queue's own
+// entry stands for req while trigger runs, at the head as any entry,
+// but is put among req's entries only if req is still in progress when
+// trigger returns (which costs req's extra record, if it has none yet),
+// and otherwise leaves the queue then: a request finished at once costs
+// nothing here. A request that finishes inside trigger cannot take the
+// entry out itself, so the queue does it (settle) before anything that
+// looks at it: from then on, as if the entry had left when req finished.
+func (q *Queue) triggerDirect(req AnyReq, b *reqBase, trigger func(AnyReq, any), arg any) {
+	e := &q.direct
+	*e = QueueEntry{q: q, req: req, argTrigger: trigger, arg: arg, triggered: true, unlinked: true}
+	q.head, q.tail = e, e
+	q.length = 1
+	trigger(req, arg)
+	if !e.unlinked || e.req.base() != b {
+		return // left the queue already (settle, Free), and maybe reused
+	}
+	if b.state != stInProgress {
+		e.remove()
+		return
+	}
+	e.unlinked = false
+	x := b.extra()
+	e.reqNext = x.entries
+	x.entries = e
+}
+
+// settle takes the direct entry out of the queue when its request has
+// finished (or was received or freed) inside the trigger (triggerDirect).
+func (q *Queue) settle() {
+	if e := &q.direct; e.unlinked && e.req.base().state != stInProgress {
+		e.remove()
+	}
 }
 
 // kick schedules the trigger of the head entry, if it is due.
@@ -173,8 +244,11 @@ func (q *Queue) trigger(e *QueueEntry) {
 			return // the call-depth callback freed it
 		}
 	}
-	if e.trigger != nil { // nil: a blocker, untriggered
+	switch { // neither: a blocker, untriggered
+	case e.trigger != nil:
 		e.trigger(e.req)
+	case e.argTrigger != nil:
+		e.argTrigger(e.req, e.arg)
 	}
 }
 
@@ -224,7 +298,12 @@ func (q *Queue) Running() bool { return q.running }
 
 // Length returns the number of entries in the queue, the one at the head
 // included (tevent_queue_length).
-func (q *Queue) Length() int { return q.length }
+func (q *Queue) Length() int {
+	if q.direct.unlinked {
+		q.settle()
+	}
+	return q.length
+}
 
 // Wait returns a request, owned by o, that finishes successfully when
 // every entry added before it has left the queue (tevent_queue_wait_send).
@@ -261,7 +340,7 @@ func (q *Queue) freeOwned() {
 
 // String describes the queue for debugging.
 func (q *Queue) String() string {
-	return fmt.Sprintf("tevent.Queue(%q) length=%d running=%v", q.name, q.length, q.running)
+	return fmt.Sprintf("tevent.Queue(%q) length=%d running=%v", q.name, q.Length(), q.running)
 }
 
 // Free takes the entry out of its queue without touching its request
@@ -295,13 +374,20 @@ func (e *QueueEntry) remove() {
 		fn(FlowQueueLeave, e.req, int(b.depth))
 	}
 
-	for p := &b.ext().entries; *p != nil; p = &(*p).reqNext {
-		if *p == e {
-			*p = e.reqNext
-			break
+	if e.unlinked {
+		e.unlinked = false // not among the request's entries
+	} else {
+		for p := &b.ext().entries; *p != nil; p = &(*p).reqNext {
+			if *p == e {
+				*p = e.reqNext
+				break
+			}
 		}
 	}
 	e.reqNext = nil
+	if e == &q.direct {
+		e.req, e.argTrigger, e.arg = nil, nil, nil // keep nothing alive
+	}
 	if !q.freed {
 		q.kick()
 	}

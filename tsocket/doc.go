@@ -214,8 +214,10 @@
 // Readv, ReadvPDU and Writev allocate nothing beyond the request itself,
 // whatever the implementation (the stream keeps the state of its one read
 // and one write, and up to 8 vectors go to the implementation in one
-// call without an allocation); WritevQueue on an empty queue adds a queue
-// entry, on a busy one a record of the waiting write. ReadPDUBlob allocates
+// call without an allocation); WritevQueue on an empty queue adds nothing
+// when the write goes out at once and the request's record of its queue
+// entry when it waits, and on a busy one a queue entry and a record of
+// the waiting write (TestAllocsWritevQueue). ReadPDUBlob allocates
 // its buffer and a sub-request; datagram receives allocate the sender's
 // address.
 //

@@ -51,9 +51,11 @@ func cancelWaiting(r *tevent.Req[int]) bool {
 // WritevQueue is Writev behind q (tstream_writev_queue_send, Samba's most
 // used call): writes queued on one stream go out whole and in order. When
 // q is running and empty the write starts at once, inside WritevQueue, as
-// tevent_queue_add_optimize_empty does, and holds the queue until it
-// finishes; otherwise it starts when it reaches the head of q. With an
-// empty queue nothing is allocated beyond the request and its queue entry.
+// tevent_queue_add_optimize_empty does (through q.AddOptimizeEmptyArg),
+// and holds the queue until it finishes; otherwise it starts when it
+// reaches the head of q. On an empty queue a write that goes out at once
+// allocates nothing beyond the request, and one that must wait adds only
+// the request's record of its queue entry.
 // Cancel works while the write waits in q, and after it started while no
 // byte was written.
 //
@@ -75,18 +77,32 @@ func WritevQueue(o tevent.Owner, q *tevent.Queue, st *Stream, vec ...[]byte) *te
 		return req.Post(nil)
 	}
 	if q.Running() && q.Length() == 0 {
-		st.startQueuedWrite(req, vec, n)
-		if !req.IsInProgress() {
-			return req.Post(nil)
+		// Triggered at once (the queue is empty, req has no callback):
+		// the stream carries the write into the trigger, so that nothing
+		// is allocated for it.
+		st.directVec, st.directN = vec, n
+		e := q.AddOptimizeEmptyArg(req, startDirectWrite, st)
+		st.directVec = nil
+		if e == nil {
+			if !req.IsInProgress() {
+				return req.Post(nil)
+			}
+			return req
 		}
-		q.Add(req, nil) // a blocker: holds the queue until req finishes
-		return req
+		e.Free() // not triggered after all: queue it as below
 	}
 	w := &queuedWrite{st: st, req: req, vec: vec, n: n}
 	req.SetCancelFn(cancelWaiting)
 	req.SetCleanupFn(w.cleanup)
-	q.Add(req, w.trigger)
+	q.AddOptimizeEmptyArg(req, triggerQueuedWrite, w)
 	return req
+}
+
+// startDirectWrite is WritevQueue's trigger on an empty queue: it starts
+// the write the stream was handed.
+func startDirectWrite(req tevent.AnyReq, arg any) {
+	st := arg.(*Stream)
+	st.startQueuedWrite(req.(*tevent.Req[int]), st.directVec, st.directN)
 }
 
 // queuedWrite is a WritevQueue request waiting in its queue.
@@ -98,7 +114,10 @@ type queuedWrite struct {
 	started bool
 }
 
-func (w *queuedWrite) trigger(tevent.AnyReq) {
+// triggerQueuedWrite is the trigger of a write that waited in its queue
+// (arg the *queuedWrite).
+func triggerQueuedWrite(_ tevent.AnyReq, arg any) {
+	w := arg.(*queuedWrite)
 	w.started = true
 	w.st.startQueuedWrite(w.req, w.vec, w.n)
 }

@@ -202,6 +202,10 @@ type Stream struct {
 	qMaxBytes, qMaxWrites int
 	wqOn                  bool
 	wqN                   int
+	// The write WritevQueue hands to its queue's direct trigger
+	// (startDirectWrite), set only during that call.
+	directVec [][]byte
+	directN   int
 
 	iov     [][]byte
 	cancelR func(*tevent.Req[int]) bool
