@@ -112,6 +112,7 @@ while (($#)); do
 done
 ((TLS)) && [[ "$MODE" == net ]] && MODE=tls
 ((TLS)) && [[ "$MODE" != tls ]] && die "-tls goes with mode net"
+[[ "$MODE" == tls ]] && TLS=1
 [[ "$MODE" == loop ]] || ((!${#WORKLOADS[@]})) || die "-w goes with mode loop"
 
 # header: what made the table (printed above it and kept in table.txt)
