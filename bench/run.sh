@@ -25,7 +25,8 @@
 #   tls   net with -tls: TLS 1.3 echo plus a handshake case. IMPLs:
 #         go-tevent-tls (or go-tevent) net-tls nbio-tls libevent-tls
 #         (default all), and, only when named: nbio-tls-ext.
-#   all   loop, then net, then tls, each with its default IMPLs.
+#   all   loop, then net, then tls, each with its default IMPLs (-w goes
+#         to loop, -conns and -sizes to net and tls).
 #
 #   -quick       loop: a tenth of the ops; net/tls: 1 s runs after 0.2 s
 #                warm-up and 1,000 idle connections (default 5 s after
@@ -82,7 +83,7 @@ loop | net | tls | all)
 esac
 ARGS=("$@")
 quick=0 RUNS=1 TLS=0
-WORKLOADS=() impls=() CONNS=(1 100 1000) SIZES=(64 4096)
+WORKLOADS=() impls=() CONNS=(1 100 1000) SIZES=(64 4096) CONNS_ARG= SIZES_ARG=
 while (($#)); do
 	a="$1"
 	shift
@@ -103,7 +104,7 @@ while (($#)); do
 		[[ "${1:-}" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "$a needs a comma-separated list of positive numbers"
 		IFS=, read -r -a list <<<"$1"
 		shift
-		if [[ "$a" == *conns ]]; then CONNS=("${list[@]}"); else SIZES=("${list[@]}"); fi
+		if [[ "$a" == *conns ]]; then CONNS=("${list[@]}") CONNS_ARG="$1"; else SIZES=("${list[@]}") SIZES_ARG="$1"; fi
 		;;
 	-h | -help | --help) usage ;;
 	-*) echo "bench/run.sh: unknown flag $a" >&2 && usage ;;
@@ -113,7 +114,7 @@ done
 ((TLS)) && [[ "$MODE" == net ]] && MODE=tls
 ((TLS)) && [[ "$MODE" != tls ]] && die "-tls goes with mode net"
 [[ "$MODE" == tls ]] && TLS=1
-[[ "$MODE" == loop ]] || ((!${#WORKLOADS[@]})) || die "-w goes with mode loop"
+[[ "$MODE" == loop || "$MODE" == all ]] || ((!${#WORKLOADS[@]})) || die "-w goes with mode loop"
 
 # header: what made the table (printed above it and kept in table.txt)
 header() {
@@ -127,12 +128,15 @@ header() {
 # ---- all: the three modes one after the other --------------------------------
 if [[ "$MODE" == all ]]; then
 	((${#impls[@]})) && die "mode all runs every impl: name impls with mode loop, net or tls"
-	pass=()
+	pass=(-runs "$RUNS") lpass=() npass=()
 	((quick)) && pass+=(-quick)
-	pass+=(-runs "$RUNS")
+	for w in ${WORKLOADS[@]+"${WORKLOADS[@]}"}; do lpass+=(-w "$w"); done
+	[ -n "$CONNS_ARG" ] && npass+=(-conns "$CONNS_ARG")
+	[ -n "$SIZES_ARG" ] && npass+=(-sizes "$SIZES_ARG")
 	status=0
-	for m in loop net tls; do
-		bash "$self" "$m" "${pass[@]}" || status=1
+	bash "$self" loop "${pass[@]}" ${lpass[@]+"${lpass[@]}"} || status=1
+	for m in net tls; do
+		bash "$self" "$m" "${pass[@]}" ${npass[@]+"${npass[@]}"} || status=1
 	done
 	exit "$status"
 fi
