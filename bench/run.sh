@@ -103,8 +103,8 @@ while (($#)); do
 	-conns | --conns | -sizes | --sizes)
 		[[ "${1:-}" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "$a needs a comma-separated list of positive numbers"
 		IFS=, read -r -a list <<<"$1"
-		shift
 		if [[ "$a" == *conns ]]; then CONNS=("${list[@]}") CONNS_ARG="$1"; else SIZES=("${list[@]}") SIZES_ARG="$1"; fi
+		shift
 		;;
 	-h | -help | --help) usage ;;
 	-*) echo "bench/run.sh: unknown flag $a" >&2 && usage ;;
