@@ -7,10 +7,11 @@ import (
 )
 
 // This file is the reference model FuzzLoop checks the real context
-// against: a direct, slow transcription of DESIGN.md's rules for one
-// context with fd, timer and immediate events and scopes, written without
-// looking at how the loop implements them. It knows nothing of kernels
-// beyond what a socketpair end reports (see fzModel.report).
+// against: a direct, slow transcription of the documented rules (doc.go,
+// the README's "The model in one page") for one context with fd, timer and
+// immediate events and scopes, written without looking at how the loop
+// implements them. It knows nothing of kernels beyond what a socketpair
+// end reports (see fzModel.report).
 //
 // The rules it encodes:
 //

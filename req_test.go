@@ -766,8 +766,8 @@ func TestWakeup(t *testing.T) {
 	}
 }
 
-// BenchmarkReqChain is SPEC.md's req_chain: a request finished at once
-// and delivered through Post; its callback receives it and starts the
+// BenchmarkReqChain is bench/SPEC.md's req_chain: a request finished at
+// once and delivered through Post; its callback receives it and starts the
 // next one. One op is one request created, finished, called back and
 // received.
 func BenchmarkReqChain(b *testing.B) {

@@ -164,7 +164,7 @@ func TestTimerEdgeFreeRootTimerAfterContextFreeInHandler(t *testing.T) {
 // TestTimerEdgeContextFreeOrder: Context.Free frees the context's own
 // timers (kept only in the heap) first, most recently armed first, then
 // its other children newest first, and runs its destructors last, as
-// DESIGN.md says a scope does. (Found by review: the root timers used to
+// the package documentation (doc.go) says a scope does. (Found by review: the root timers used to
 // be freed after the destructors.)
 func TestTimerEdgeContextFreeOrder(t *testing.T) {
 	ev, err := New()

@@ -1,11 +1,12 @@
 //go:build linux
 
-// Command tevent-bench runs the benchmark workloads of the shared bench
-// SPEC.md on this library (impl name go-tevent), the way a tevent user
-// writes them: a context from tevent.New() (the default backend), events
-// owned by the context, loops driven by LoopOnce until a flag says the work
-// is done. Each workload mirrors the C tevent anchor (tevent_bench.c): the
-// same setup outside the clock, the same measured part inside it.
+// Command tevent-bench runs the benchmark workloads of bench/SPEC.md on
+// this library (impl name go-tevent of bench/run.sh loop), the way a
+// tevent user writes them: a context from tevent.New() (the default
+// backend), events owned by the context, loops driven by LoopOnce until a
+// flag says the work is done. Each workload mirrors the C tevent anchor
+// (bench/loop/c/tevent_bench.c): the same setup outside the clock, the
+// same measured part inside it.
 //
 // Output is one line per measurement on stdout, and nothing else:
 //

@@ -1,7 +1,8 @@
 //go:build !linux
 
-// Command tevent-bench runs the shared benchmark workloads; they are
-// compared against epoll-based C anchors, so it is built for Linux only.
+// Command tevent-bench runs the loop benchmark workloads of bench/SPEC.md;
+// they are compared against epoll-based C anchors (bench/run.sh loop), so
+// it is built for Linux only.
 package main
 
 import (

@@ -36,9 +36,9 @@ func (echo) OnData(c *tserver.Conn, in []byte) int {
 	return len(in)
 }
 
-// usage prints the flags with one write: run.sh greps -h's output with
-// grep -q under pipefail, and a usage written line by line can die of
-// SIGPIPE once grep has seen its line.
+// usage prints the flags with one write: a benchmark script may grep
+// -h's output with grep -q under pipefail, and a usage written line by
+// line can die of SIGPIPE once grep has seen its line.
 func usage() {
 	var b strings.Builder
 	b.WriteString("usage: tevent-echo [flags]\n")

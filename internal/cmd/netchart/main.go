@@ -5,11 +5,11 @@
 //
 //	go run ./internal/cmd/netchart -in results.txt -out docs/netbench.svg
 //
-// The input is the raw results file of ../shared/bench/net/run.sh: ECHO,
-// CPU and IDLE lines of key=value fields. DISTURBED lines (runs retried
-// because the machine was busy) and anything else are skipped. The picture
-// has a white background of its own so that it reads the same on GitHub's
-// light and dark themes.
+// The input is the raw results file of bench/run.sh net (or tls), which
+// it leaves in $BENCH_OUT/net/results.txt: ECHO, CPU and IDLE lines of
+// key=value fields. DISTURBED lines (runs retried because the machine was
+// busy) and anything else are skipped. The picture has a white background
+// of its own so that it reads the same on GitHub's light and dark themes.
 package main
 
 import (
