@@ -37,7 +37,7 @@ for port in "$kvport" "$redisport"; do
 done
 
 # Wait (up to 120 s) for a second in which the machine uses under 15% of a
-# core, as ../shared/bench/net/run.sh does: other sessions may share it.
+# core, as bench/run.sh net does: other sessions may share it.
 quiet() {
 	local a b
 	for _ in $(seq 120); do
