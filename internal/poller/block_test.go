@@ -102,3 +102,23 @@ func TestWaitYields(t *testing.T) {
 		t.Fatalf("%d yields, want 4", *yields)
 	}
 }
+
+// TestWaitYieldsShared: with CapSharedChanges every wait that may block
+// yields.
+func TestWaitYieldsShared(t *testing.T) {
+	yields := countYields(t)
+	p := New(sharedFake{newFake()})
+	p.Add(3, 1, Readable)
+	evs := make([]Event, 4)
+	for i := range 3 {
+		p.BeginWait()
+		p.Wait(evs, time.Microsecond)
+		if *yields != i+1 {
+			t.Fatalf("after %d waits: %d yields, want %d", i+1, *yields, i+1)
+		}
+	}
+}
+
+type sharedFake struct{ *fake }
+
+func (sharedFake) Caps() Caps { return CapSharedChanges }

@@ -436,8 +436,12 @@ func (p *Poller) Yield() { p.yieldFirst = true }
 // passes through the scheduler is preempted every 10 ms, with a signal,
 // as one that runs too long. Block yields again before the rest of a
 // wait longer than ShortWait.
+//
+// A backend with CapSharedChanges (poll_mt) yields before every wait:
+// there the loop hands its events to other goroutines around each wait
+// (the trace callback releases their lock), and they are to run then.
 func (p *Poller) maybeYield() {
-	if p.yieldFirst || p.unyielded >= YieldEvery-1 {
+	if p.yieldFirst || p.unyielded >= YieldEvery-1 || p.caps&CapSharedChanges != 0 {
 		p.yieldFirst, p.unyielded = false, 0
 		gosched()
 		return

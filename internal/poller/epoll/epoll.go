@@ -4,7 +4,9 @@
 // contract it implements).
 //
 // By default Wait blocks the calling thread in epoll_wait, as C tevent
-// does, and Wake writes to an eventfd registered in the epoll set. With
+// does (its first poller.ShortWait as a raw system call that keeps the
+// goroutine's P: poller.Block), and Wake writes to an eventfd registered
+// in the epoll set. With
 // Runtime set, the epoll descriptor itself is handed to the Go runtime's
 // network poller instead: a waiting loop parks its goroutine rather than
 // an OS thread, and Wake readies it without a system call by moving the

@@ -32,7 +32,9 @@
 // changes to submit arms one and submits it with them in one
 // io_uring_enter. In a loop that waits (the last look found nothing
 // ready), that call also blocks, with the timeout as
-// IORING_ENTER_EXT_ARG, until every change completed plus one more
+// IORING_ENTER_EXT_ARG (the first poller.ShortWait of it as a raw system
+// call that keeps the goroutine's P, the rest in a second, ordinary
+// call: poller.Block), until every change completed plus one more
 // completion: the wait's, or a failed change's marker (each change is
 // linked to a NOP that completes silently, IOSQE_CQE_SKIP_SUCCESS, when
 // the change succeeds, and with -ECANCELED when it fails), so that a
