@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func TestBlock(t *testing.T) {
 	errKernel := errors.New("kernel")
 	for _, c := range []struct {
 		ms      int
-		results []int // what each call returns; -1: errKernel
+		results []int // what each call returns; -1: errKernel, -2: EINTR
 		want    []string
 		yields  int
 	}{
@@ -34,6 +35,7 @@ func TestBlock(t *testing.T) {
 		{ShortWait, []int{0}, []string{"1 raw"}, 0},
 		{5, []int{1}, []string{"1 raw"}, 0},
 		{5, []int{-1}, []string{"1 raw"}, 0},
+		{5, []int{-2, 1}, []string{"1 raw", "4"}, 1}, // EINTR: the wait goes on
 	} {
 		*yields = 0
 		var calls []string
@@ -46,6 +48,9 @@ func TestBlock(t *testing.T) {
 				s += " raw"
 			}
 			calls = append(calls, s)
+			if r == -2 {
+				return 0, syscall.EINTR
+			}
 			if r < 0 {
 				return 0, errKernel
 			}

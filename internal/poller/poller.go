@@ -104,6 +104,7 @@ import (
 	"math"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -483,6 +484,12 @@ func Block(ms int, wait func(ms int, raw bool) (int, error)) (int, error) {
 		short = ShortWait
 	}
 	n, err := wait(short, true)
+	if err == syscall.EINTR {
+		// A signal: often the runtime's own, asking a goroutine that
+		// has not passed through the scheduler for 10 ms to do so. The
+		// yield below serves it; the wait goes on.
+		n, err = 0, nil
+	}
 	if n != 0 || err != nil || short == ms {
 		return n, err
 	}
