@@ -72,6 +72,11 @@ func Go[T any](o Owner, fn func(ctx context.Context) (T, error)) *Req[T] {
 	r.extra().job = j
 	r.cancelFn = cancelGo[T]
 	p.submit(j)
+	if pl := r.ev.loop.poller; pl != nil {
+		// The job's goroutine may need this loop's P (GOMAXPROCS 1):
+		// let it run before the loop's next wait keeps the P.
+		pl.Yield()
+	}
 	return r
 }
 

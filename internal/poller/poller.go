@@ -50,8 +50,10 @@
 // loop re-checks its signals and timers and waits again. Timeouts reach
 // backends already rounded up to whole milliseconds (Poller does it).
 // A backend that blocks its thread in the kernel (a Wait with ms != 0)
-// should call BeforeBlock first and make the first ShortWait milliseconds
-// of the wait a raw system call, as epoll does: BeforeBlock says why.
+// blocks through Block, which makes the first ShortWait milliseconds of
+// the wait a raw system call and yields the processor before the rest:
+// Block says why. Poller yields before a wait now and then (see Yield);
+// a backend does not yield on its own.
 //
 // Wake-ups. Wake makes the current Wait return, or the next one if none is
 // in progress. Backends need not coalesce: Poller calls Wake at most once
@@ -102,6 +104,7 @@ import (
 	"math"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -241,6 +244,10 @@ type Poller struct {
 	isReg  []bool // isReg[fd]: fd is counted in regs
 	ch     chan struct{}
 	timer  *time.Timer
+	// Yielding before waits (see Yield): waits since the last yield,
+	// and whether the next wait yields whatever that count.
+	unyielded  int
+	yieldFirst bool
 	// state is written by Wake on other goroutines: on a line of its own,
 	// so that they do not steal the line of the fields above.
 	_     [128]byte
@@ -343,6 +350,9 @@ func (p *Poller) Wait(evs []Event, timeout time.Duration) (int, error) {
 		// where this wait waits. If the swap fails a Wake came already.
 		p.state.CompareAndSwap(s, want)
 	}
+	if timeout != 0 && p.regs > 0 {
+		p.maybeYield()
+	}
 	if timeout != 0 && p.state.Load() == stateWoken {
 		timeout = 0
 	}
@@ -402,30 +412,96 @@ func (p *Poller) Wake() error {
 // Close closes the backend.
 func (p *Poller) Close() error { return p.b.Close() }
 
+// YieldEvery is how many waits in a row may go without a yield (see
+// Yield): a goroutine the loop readied waits at most that many of them,
+// each at most ShortWait, plus the handlers in between.
+const YieldEvery = 8
+
+// Yield makes the next wait that may block yield the processor first
+// (runtime.Gosched), whatever the count: the loop calls it when it has
+// just readied a goroutine that needs the processor (a job for its
+// goroutine pool), so that the job runs before the loop blocks rather
+// than after its first ShortWait.
+func (p *Poller) Yield() { p.yieldFirst = true }
+
+// maybeYield yields before a wait that may block, on every YieldEvery-th
+// wait and when Yield asked for it. Why not on every one: a yield is a
+// trip through the Go scheduler (about 1,100 instructions, 0.3-0.5 us on
+// a VM), as much again as the rest of a loop turn that echoes a message;
+// a loop trading one message at a time with a peer waits once per
+// message, and almost always with no other goroutine to run. Why at all:
+// with every P busy (GOMAXPROCS 1, or one loop per P), a goroutine the
+// loop readied (a channel send in a handler, a pool job) can run only
+// when the loop's goroutine passes through the scheduler, and the wait's
+// first ShortWait keeps the P (see Block); and a goroutine that never
+// passes through the scheduler is preempted every 10 ms, with a signal,
+// as one that runs too long. Block yields again before the rest of a
+// wait longer than ShortWait.
+//
+// A backend with CapSharedChanges (poll_mt) yields before every wait:
+// there the loop hands its events to other goroutines around each wait
+// (the trace callback releases their lock), and they are to run then.
+func (p *Poller) maybeYield() {
+	if p.yieldFirst || p.unyielded >= YieldEvery-1 || p.caps&CapSharedChanges != 0 {
+		p.yieldFirst, p.unyielded = false, 0
+		gosched()
+		return
+	}
+	p.unyielded++
+}
+
 // ShortWait is how long, in milliseconds, a backend's blocking wait keeps
-// the goroutine's P (see BeforeBlock).
+// the goroutine's P (see Block).
 const ShortWait = 1
 
-// BeforeBlock is called by a backend right before it blocks its thread in
-// the kernel: it yields the processor once (runtime.Gosched), so that
-// goroutines waiting for it run before the wait rather than after.
+// Block makes a backend's blocking wait of ms milliseconds (ms != 0;
+// negative: no limit) with wait, the backend's kernel wait: its first
+// ShortWait milliseconds as a raw system call (wait with raw true), and,
+// if that returned nothing (n == 0, no error), a yield
+// (runtime.Gosched) and then the rest as an ordinary system call (raw
+// false). wait returns how many things happened (its kernel's count,
+// wake-up descriptor included): a wake-up ends the wait, as readiness
+// does. A backend that cannot wait with a raw system call on some system
+// (darwin's poll goes through libc) makes its wait there with raw false
+// throughout: Block is then one wait, after a yield.
 //
-// Why the wait then keeps the P for ShortWait: a wait made as an ordinary
-// system call (entersyscall) leaves the P to the runtime's monitor,
-// sysmon, which takes it from any wait it sees on two of its ticks when no
-// other P is idle (always, with GOMAXPROCS 1), and which ticks every 20 µs
-// again after each P it takes. Every P taken starts a spare thread, and the
-// loop's next wake-up wakes sysmon, which takes the next P: with one
-// connection doing ping-pong on a pinned core that was 2.4 context
-// switches, 0.3 futex calls and 1 sysmon sleep per message against 1, 0
-// and 0 for a bare C epoll loop, and the Go runtime cannot be told
-// otherwise. A raw system call keeps the goroutine running in sysmon's
-// eyes: nothing to take. The yield also keeps the goroutine's schedule
-// moving: one that never passes through the scheduler is preempted (a
-// signal, and its P taken) every 10 ms as one that runs too long. Past
-// ShortWait a wait goes on as an ordinary system call, which releases the
-// P as every blocking call does.
-func BeforeBlock() { runtime.Gosched() }
+// Why raw: a wait made as an ordinary system call (entersyscall) leaves
+// the P to the runtime's monitor, sysmon, which takes it from any wait
+// it sees on two of its ticks when no other P is idle (always, with
+// GOMAXPROCS 1), and which ticks every 20 us again after each P it takes.
+// Every P taken starts a spare thread, and the loop's next wake-up wakes
+// sysmon, which takes the next P: with one connection doing ping-pong on
+// a pinned core that was 2.4 context switches, 0.3 futex calls and 1
+// sysmon sleep per message against 1, 0 and 0 for a bare C epoll loop,
+// and the Go runtime cannot be told otherwise. A raw system call keeps
+// the goroutine running in sysmon's eyes: nothing to take. Past
+// ShortWait the wait releases the P as every blocking call does: a loop
+// that sleeps longer does not hold a P it does not use, and the yield
+// before lets goroutines readied meanwhile run first.
+func Block(ms int, wait func(ms int, raw bool) (int, error)) (int, error) {
+	short := ms
+	if short < 0 || short > ShortWait {
+		short = ShortWait
+	}
+	n, err := wait(short, true)
+	if err == syscall.EINTR {
+		// A signal: often the runtime's own, asking a goroutine that
+		// has not passed through the scheduler for 10 ms to do so. The
+		// yield below serves it; the wait goes on.
+		n, err = 0, nil
+	}
+	if n != 0 || err != nil || short == ms {
+		return n, err
+	}
+	if ms > 0 {
+		ms -= short
+	}
+	gosched()
+	return wait(ms, false)
+}
+
+// gosched is runtime.Gosched; tests count the yields through it.
+var gosched = runtime.Gosched
 
 // Millis rounds a timeout up to whole milliseconds, as kernel waits take
 // them (a C int): a negative timeout stays -1, and a positive one never

@@ -4,7 +4,9 @@
 // contract it implements).
 //
 // By default Wait blocks the calling thread in epoll_wait, as C tevent
-// does, and Wake writes to an eventfd registered in the epoll set. With
+// does (its first poller.ShortWait as a raw system call that keeps the
+// goroutine's P: poller.Block), and Wake writes to an eventfd registered
+// in the epoll set. With
 // Runtime set, the epoll descriptor itself is handed to the Go runtime's
 // network poller instead: a waiting loop parks its goroutine rather than
 // an OS thread, and Wake readies it without a system call by moving the
@@ -49,7 +51,7 @@ func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
 // epollWaitRaw is an epoll_wait made as a raw system call: without the
 // scheduler's bookkeeping for a call that may block (entersyscall and
 // exitsyscall), so the goroutine keeps its P throughout. Wait makes it with
-// a zero timeout, and with at most poller.ShortWait before a longer wait.
+// a zero timeout, and for the first poller.ShortWait of a blocking wait.
 func epollWaitRaw(epfd int, evs []unix.EpollEvent, ms int) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
@@ -77,7 +79,7 @@ func SetFaults(ctl func(epfd, op, fd int, ev *unix.EpollEvent) error, wait func(
 }
 
 // quietWaits is how many waits in a row skip the non-blocking try while
-// the loop is quiet (see Backend.quiet).
+// the loop is quiet (runtime mode; see Backend.quiet).
 const quietWaits = 16
 
 // wakeToken marks the eventfd's registration; the core never makes it.
@@ -88,13 +90,18 @@ type Backend struct {
 	epfd int
 	buf  []unix.EpollEvent
 	wake *wakefd.WakeFD // blocking mode
-	// quiet counts down the waits that skip the non-blocking try: set
-	// when a try found nothing and the wait after it brought at most one
-	// descriptor, as a loop trading one message at a time does on every
-	// turn, where another try would cost a system call (2-4 µs on a VM)
-	// for nothing. Every quietWaits-th wait tries again, so that a loop
-	// that always finds one descriptor ready goes back to trying first.
+	// quiet (runtime mode) counts down the waits that skip the
+	// non-blocking try before parking: set when a try found nothing and
+	// the wait after it brought at most one descriptor, as a loop trading
+	// one message at a time does on every turn, where another try would
+	// cost a system call (2-4 µs on a VM) for nothing. Every
+	// quietWaits-th wait tries again, so that a loop that always finds
+	// one descriptor ready goes back to trying first.
 	quiet int
+	// blocking mode: the harvest buffer of the wait in progress, and
+	// kernelWait bound once so that Wait does not allocate
+	blockBuf []unix.EpollEvent
+	blockFn  func(ms int, raw bool) (int, error)
 
 	// runtime mode: epfd as seen by the Go runtime's poller
 	file    *os.File
@@ -124,6 +131,7 @@ func New(runtime bool) (*Backend, error) {
 		return nil, fmt.Errorf("wake-up descriptor: %w", err)
 	}
 	b.wake = w
+	b.blockFn = b.kernelWait
 	ev := epollEvent(wakeToken, unix.EPOLLIN)
 	if err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, w.ReadFD(), &ev); err != nil {
 		w.Close()
@@ -218,26 +226,33 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	}
 	var n int
 	var err error
-	// First without blocking, as a raw system call: readiness that is
-	// already there costs no scheduler round trip. Not while the loop is
-	// quiet (see Backend.quiet): that try would find nothing again.
-	tried := ms == 0 || b.quiet == 0
-	if tried {
+	switch {
+	case ms == 0:
 		n, err = sysEpollWaitRaw(b.epfd, buf, 0)
-	} else {
-		b.quiet--
-	}
-	if n == 0 && err == nil && ms != 0 {
-		if b.file != nil {
-			n, err = b.runtimeWait(buf, ms)
+	case b.file == nil:
+		// No non-blocking try first: an epoll_wait finds readiness that
+		// is there as soon, without arming its timeout, and the yield a
+		// try used to save is Poller's business now.
+		b.blockBuf = buf
+		n, err = poller.Block(ms, b.blockFn)
+	default:
+		// Runtime mode: without blocking first, as a raw system call:
+		// readiness that is already there costs no trip through the
+		// runtime's poller. Not while the loop is quiet (see quiet).
+		tried := b.quiet == 0
+		if tried {
+			n, err = sysEpollWaitRaw(b.epfd, buf, 0)
 		} else {
-			n, err = b.blockingWait(buf, ms)
+			b.quiet--
 		}
-		switch {
-		case n > 1:
-			b.quiet = 0
-		case tried:
-			b.quiet = quietWaits
+		if n == 0 && err == nil {
+			n, err = b.runtimeWait(buf, ms)
+			switch {
+			case n > 1:
+				b.quiet = 0
+			case tried:
+				b.quiet = quietWaits
+			}
 		}
 	}
 	if err != nil {
@@ -260,25 +275,13 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	return out, nil
 }
 
-// blockingWait blocks the thread in epoll_wait, at most ms milliseconds
-// (ms < 0: no limit): the first poller.ShortWait of it as a raw system
-// call that keeps the goroutine's P, the rest as an ordinary one (see
-// poller.BeforeBlock). A loop trading messages with a peer that answers
-// within a millisecond waits only the first way.
-func (b *Backend) blockingWait(buf []unix.EpollEvent, ms int) (int, error) {
-	poller.BeforeBlock()
-	short := ms
-	if short < 0 || short > poller.ShortWait {
-		short = poller.ShortWait
+// kernelWait is the kernel wait of poller.Block: epoll_wait into
+// blockBuf, as a raw system call or an ordinary one.
+func (b *Backend) kernelWait(ms int, raw bool) (int, error) {
+	if raw {
+		return sysEpollWaitRaw(b.epfd, b.blockBuf, ms)
 	}
-	n, err := sysEpollWaitRaw(b.epfd, buf, short)
-	if n != 0 || err != nil || short == ms {
-		return n, err
-	}
-	if ms > 0 {
-		ms -= short
-	}
-	return sysEpollWait(b.epfd, buf, ms)
+	return sysEpollWait(b.epfd, b.blockBuf, ms)
 }
 
 // runtimeWait waits through the runtime's poller (Wait has tried a

@@ -12,11 +12,8 @@ import (
 
 // TestWaitCalls pins the epoll_waits a Wait makes (their timeouts, through
 // the fault seam, which sees every one): a blocking wait is its first
-// poller.ShortWait milliseconds and then the rest; the non-blocking try
-// before it is skipped while the loop is quiet (a try found nothing and
-// the wait after it brought at most one descriptor), made again every
-// quietWaits-th wait, and made every time again once a wait brings more
-// than one.
+// poller.ShortWait milliseconds and then the rest (poller.Block), with no
+// non-blocking try before it; a zero timeout is one non-blocking call.
 func TestWaitCalls(t *testing.T) {
 	var calls []int
 	defer SetFaults(nil, func(epfd int, evs []unix.EpollEvent, ms int) (int, error) {
@@ -28,7 +25,7 @@ func TestWaitCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var writers [2]int
+	var readers, writers [2]int
 	for i := range writers {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -36,7 +33,7 @@ func TestWaitCalls(t *testing.T) {
 		}
 		defer unix.Close(fds[0])
 		defer unix.Close(fds[1])
-		writers[i] = fds[1]
+		readers[i], writers[i] = fds[0], fds[1]
 		if err := b.Add(fds[0], poller.Token(i+1), poller.Readable); err != nil {
 			t.Fatal(err)
 		}
@@ -55,16 +52,18 @@ func TestWaitCalls(t *testing.T) {
 	}
 	short := poller.ShortWait
 
-	wait(3, 0, 0, short, 3-short) // nothing ready: the try, the short part, the rest
-	for range quietWaits - 1 {
-		wait(3, 0, short, 3-short) // quiet: no try
-	}
-	wait(short, 0, short)    // quiet, and no rest to wait
-	wait(short, 0, 0, short) // the try again, and quiet again
+	wait(3, 0, short, 3-short) // nothing ready: the short part, then the rest
+	wait(short, 0, short)      // no rest to wait
+	wait(0, 0, 0)              // a zero timeout: one call that does not block
 	unix.Write(writers[0], []byte("x"))
-	wait(-1, 1, short) // quiet: one descriptor, made at once
+	wait(-1, 1, short) // ready at once: the short part finds it
 	unix.Write(writers[1], []byte("x"))
-	wait(-1, 2, short) // two: no longer quiet
-	wait(-1, 2, 0)     // the try finds them
-	wait(0, 2, 0)      // a zero timeout is the try alone
+	wait(3, 2, short)
+	wait(0, 2, 0)
+	var buf [8]byte
+	for _, fd := range readers {
+		unix.Read(fd, buf[:])
+	}
+	b.Wake()
+	wait(-1, 0, short) // a wake-up ends the wait as readiness does
 }

@@ -32,7 +32,9 @@
 // changes to submit arms one and submits it with them in one
 // io_uring_enter. In a loop that waits (the last look found nothing
 // ready), that call also blocks, with the timeout as
-// IORING_ENTER_EXT_ARG, until every change completed plus one more
+// IORING_ENTER_EXT_ARG (the first poller.ShortWait of it as a raw system
+// call that keeps the goroutine's P, the rest in a second, ordinary
+// call: poller.Block), until every change completed plus one more
 // completion: the wait's, or a failed change's marker (each change is
 // linked to a NOP that completes silently, IOSQE_CQE_SKIP_SUCCESS, when
 // the change succeeds, and with -ECANCELED when it fails), so that a
@@ -161,14 +163,18 @@ type Backend struct {
 	arg     *getEventsArg
 	ts      *unix.Timespec
 
-	waitFlags uintptr  // flags of a blocking io_uring_enter
-	armed     bool     // an EPOLL_WAIT is in flight
-	ready     int      // events of a completed wait waiting in harvest
-	skipProbe int      // Waits left that go to the ring without a raw epoll_wait first
-	batch     []change // the turn's changes (maxBatch at most)
-	written   int      // how many of batch are in the ring
-	pending   int      // changes written and not completed
-	fatal     error    // a failure seen outside Wait, returned by the next one
+	waitFlags uintptr // flags of a blocking io_uring_enter
+	armed     bool    // an EPOLL_WAIT is in flight
+	ready     int     // events of a completed wait waiting in harvest
+	skipProbe int     // Waits left that go to the ring without a raw epoll_wait first
+	// the completions a blocking wait waits for, and kernelWait bound
+	// once, so that Wait does not allocate (see blockingWait)
+	minComplete uint32
+	blockFn     func(ms int, raw bool) (int, error)
+	batch       []change // the turn's changes (maxBatch at most)
+	written     int      // how many of batch are in the ring
+	pending     int      // changes written and not completed
+	fatal       error    // a failure seen outside Wait, returned by the next one
 
 	regs     []reg     // what the backend holds, by descriptor, with queued changes applied
 	failed   []failure // refused changes not yet reported
@@ -250,6 +256,7 @@ func (b *Backend) init() error {
 	b.direct = make([]unix.EpollEvent, maxHarvest)
 	b.batch = make([]change, 0, maxBatch)
 
+	b.blockFn = b.kernelWait
 	b.waitFlags = enterGetEvents | enterExtArg
 	if b.r.features&featNoIOWait != 0 {
 		// Waiting for readiness is not waiting for I/O: do not count it
@@ -499,17 +506,44 @@ func (b *Backend) settle(fresh bool) error {
 // no limit). A timeout, a signal, or the kernel short of memory end the
 // wait early, without error: the caller reaps what came.
 func (b *Backend) enterWait(ms int, minComplete uint32) error {
+	return b.enter(ms, minComplete, false)
+}
+
+// enter is enterWait, made as a raw system call when raw.
+func (b *Backend) enter(ms int, minComplete uint32, raw bool) error {
 	*b.arg = getEventsArg{}
 	if ms >= 0 {
 		*b.ts = unix.NsecToTimespec(int64(ms) * int64(time.Millisecond))
 		b.arg.ts = uint64(uintptr(unsafe.Pointer(b.ts)))
 	}
-	_, err := b.r.enter(minComplete, b.waitFlags, b.arg, false)
+	_, err := b.r.enter(minComplete, b.waitFlags, b.arg, raw)
 	switch err {
 	case nil, unix.ETIME, unix.EINTR, unix.EAGAIN, unix.EBUSY:
 		return nil
 	}
 	return fmt.Errorf("io_uring_enter: %w: %w", poller.ErrFatal, err)
+}
+
+// blockingWait is enterWait for the loop's wait (ms != 0), through
+// poller.Block: its first poller.ShortWait as a raw system call that
+// keeps the goroutine's P, the rest as an ordinary one.
+func (b *Backend) blockingWait(ms int, minComplete uint32) error {
+	b.minComplete = minComplete
+	_, err := poller.Block(ms, b.blockFn)
+	return err
+}
+
+// kernelWait is the kernel wait of poller.Block: it reports 1 once
+// minComplete completions are posted (the first call submitted what was
+// queued), 0 when it timed out or was interrupted.
+func (b *Backend) kernelWait(ms int, raw bool) (int, error) {
+	if err := b.enter(ms, b.minComplete, raw); err != nil {
+		return 0, err
+	}
+	if head, tail := b.r.cq(); tail-head >= b.minComplete {
+		return 1, nil
+	}
+	return 0, nil
 }
 
 // reap consumes the completions posted so far. A completed wait is kept
@@ -628,7 +662,7 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		}
 		var err error
 		if combined {
-			err = b.enterWait(ms, uint32(b.pending)+1)
+			err = b.blockingWait(ms, uint32(b.pending)+1)
 			waited = true
 		} else {
 			err = b.submit()
@@ -656,7 +690,7 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 			if entered {
 				b.skipProbe = probeEvery
 			}
-			err = b.enterWait(ms, 1)
+			err = b.blockingWait(ms, 1)
 		case !entered:
 			// Run the completion work the kernel queued for this
 			// thread, then look.

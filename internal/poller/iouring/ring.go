@@ -244,8 +244,9 @@ func (r *ring) next() *sqe {
 func (r *ring) unsubmitted() uint32 { return r.sqTail - atomic.LoadUint32(r.sqHead) }
 
 // enter is io_uring_enter: it publishes the SQ tail and submits what
-// was written. raw makes it a raw system call, for calls that do not
-// block (minComplete 0): no scheduler bookkeeping.
+// was written. raw makes it a raw system call, without the scheduler's
+// bookkeeping: for calls that do not block (minComplete 0), and for the
+// first poller.ShortWait of a blocking wait (see Backend.blockingWait).
 func (r *ring) enter(minComplete uint32, flags uintptr, arg *getEventsArg, raw bool) (int, error) {
 	atomic.StoreUint32(r.sqTailP, r.sqTail)
 	toSubmit := r.unsubmitted()

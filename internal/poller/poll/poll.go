@@ -1,29 +1,41 @@
 //go:build unix
 
 // Package poll is the portable poll(2) backend (see package poller for the
-// contract it implements). Wait blocks the calling thread in poll; Wake
-// writes to an eventfd (Linux) or a pipe.
+// contract it implements). Wait blocks the calling thread in poll (its
+// first poller.ShortWait as a raw system call where the system has one:
+// Linux's ppoll, FreeBSD's poll; not darwin, whose system calls go
+// through libc); Wake writes to an eventfd (Linux) or a pipe.
 package poll
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/gotevent/tevent/internal/poller"
 	"github.com/gotevent/tevent/internal/wakefd"
 	"golang.org/x/sys/unix"
 )
 
-// sysPoll is poll(2), replaceable by tests (see SetFaults).
-var sysPoll = unix.Poll
+// sysPoll is poll(2), and sysPollRaw poll(2) made as a raw system call
+// (nil where there is none: see rawPoll); replaceable by tests (see
+// SetFaults).
+var (
+	sysPoll    = unix.Poll
+	sysPollRaw = rawPoll
+)
 
-// SetFaults replaces the poll call of every poll backend and returns a
-// function that restores it: a test seam for fault injection.
+// SetFaults replaces the poll call of every poll backend, raw or not
+// (nil keeps the real one), and returns a function that restores it: a
+// test seam for fault injection.
 func SetFaults(poll func(fds []unix.PollFd, ms int) (int, error)) (restore func()) {
-	old := sysPoll
+	old, oldRaw := sysPoll, sysPollRaw
 	if poll != nil {
 		sysPoll = poll
+		if sysPollRaw != nil {
+			sysPollRaw = poll
+		}
 	}
-	return func() { sysPoll = old }
+	return func() { sysPoll, sysPollRaw = old, oldRaw }
 }
 
 // Backend is a poll(2) backend.
@@ -34,6 +46,8 @@ type Backend struct {
 	pos   []int32        // fd -> index in pfds + 1; 0 when absent
 	start int            // rotating scan start, for fairness when evs fills up
 	caps  poller.Caps
+	// kernelWait bound once, so that Wait does not allocate
+	blockFn func(ms int, raw bool) (int, error)
 }
 
 // New returns a poll backend with its wake-up descriptor. shared declares
@@ -47,6 +61,7 @@ func New(shared bool) (*Backend, error) {
 	if shared {
 		b.caps |= poller.CapSharedChanges
 	}
+	b.blockFn = b.kernelWait
 	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
 	b.toks = append(b.toks, 0)
 	return b, nil
@@ -116,10 +131,21 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	for i := range b.pfds {
 		b.pfds[i].Revents = 0
 	}
-	if ms != 0 {
-		poller.BeforeBlock()
+	var n int
+	var err error
+	switch {
+	case ms == 0 && sysPollRaw != nil:
+		n, err = sysPollRaw(b.pfds, 0)
+	case ms == 0:
+		n, err = sysPoll(b.pfds, 0)
+	case sysPollRaw != nil:
+		n, err = poller.Block(ms, b.blockFn)
+	default:
+		// No raw poll here: one ordinary wait, after the yield Block
+		// makes before a wait that releases the P.
+		runtime.Gosched()
+		n, err = sysPoll(b.pfds, ms)
 	}
-	n, err := sysPoll(b.pfds, ms)
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
 			return 0, nil
@@ -155,6 +181,15 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 		b.start = (b.start + k) % count
 	}
 	return out, nil
+}
+
+// kernelWait is the kernel wait of poller.Block: poll(2) of every
+// registration, as a raw system call or an ordinary one.
+func (b *Backend) kernelWait(ms int, raw bool) (int, error) {
+	if raw {
+		return sysPollRaw(b.pfds, ms)
+	}
+	return sysPoll(b.pfds, ms)
 }
 
 // Wake implements poller.Backend.
