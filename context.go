@@ -159,14 +159,17 @@ func (l *loop) fellBack(cause, err error) {
 
 // unavailable is told that the backend asked for cannot run on this system
 // and which one runs in its place: said once, when the context is made.
+// From then on the context reports the one in use.
 func (l *loop) unavailable(name, instead string, cause error) {
 	l.debugf(levelWarning, "tevent: backend unavailable on this system, using another in its place", "backend", name, "instead", instead, "error", cause)
+	l.backend = instead
 }
 
-// Backend returns the name of the backend in use. A "standard" context
-// keeps reporting "standard" after it fell back to poll, and an "io_uring"
-// context "io_uring" when it runs on epoll for want of io_uring (the
-// context's logger was told why).
+// Backend returns the name of the backend in use. A context asked for
+// "io_uring" on a system that gives no usable io_uring runs on epoll and
+// reports "epoll" (the context's logger was told why). A "standard"
+// context keeps reporting "standard" after it fell back to poll: falling
+// back is what that backend is.
 func (ev *Context) Backend() string { return ev.loop.backend }
 
 // IsFreed reports whether the context has been freed. Freed is the same.
