@@ -189,9 +189,11 @@ func (ev *Context) Free() {
 		return
 	}
 	l := ev.loop
-	if l.offLoop() {
+	if l.otherGoroutine() {
 		// Another goroutine drives the loop: freeing here would race with
-		// it. The loop frees the context on its next turn instead.
+		// it (also on poll_mt, whose events other goroutines may change
+		// while it waits: not the poller it waits in). The loop frees the
+		// context on its next turn instead.
 		if ev.wrap != nil {
 			l.handOverNow(ev)
 			return
@@ -220,9 +222,13 @@ func (ev *Context) InLoopWait() bool { return ev.loop.inWait.Load() }
 // driving the loop: the loop is blocked in the kernel wait, or its driver
 // was recorded and is another goroutine.
 func (l *loop) offLoop() bool {
-	if l.sharedChanges {
-		return false
-	}
+	return !l.sharedChanges && l.otherGoroutine()
+}
+
+// otherGoroutine is offLoop on every backend: the caller is known not to
+// be the goroutine driving the loop, even where other goroutines may
+// change events while the loop waits (poll_mt).
+func (l *loop) otherGoroutine() bool {
 	if l.inWait.Load() {
 		return true
 	}

@@ -52,8 +52,9 @@
 // above. These are data races, which go test -race reports; checking them
 // would cost every call on the loop's own goroutine. On poll_mt, whose
 // pattern is to change events from other goroutines under a lock the
-// trace callback releases around the kernel wait, none of this applies:
-// creations and frees under that lock are allowed.
+// trace callback releases around the kernel wait, none of this applies
+// (creations and frees under that lock are allowed) except Context.Free,
+// which is handed over to the loop there too.
 //
 // # Ownership
 //
