@@ -159,14 +159,17 @@ func (l *loop) fellBack(cause, err error) {
 
 // unavailable is told that the backend asked for cannot run on this system
 // and which one runs in its place: said once, when the context is made.
+// From then on the context reports the one in use.
 func (l *loop) unavailable(name, instead string, cause error) {
 	l.debugf(levelWarning, "tevent: backend unavailable on this system, using another in its place", "backend", name, "instead", instead, "error", cause)
+	l.backend = instead
 }
 
-// Backend returns the name of the backend in use. A "standard" context
-// keeps reporting "standard" after it fell back to poll, and an "io_uring"
-// context "io_uring" when it runs on epoll for want of io_uring (the
-// context's logger was told why).
+// Backend returns the name of the backend in use. A context asked for
+// "io_uring" on a system that gives no usable io_uring runs on epoll and
+// reports "epoll" (the context's logger was told why). A "standard"
+// context keeps reporting "standard" after it fell back to poll: falling
+// back is what that backend is.
 func (ev *Context) Backend() string { return ev.loop.backend }
 
 // IsFreed reports whether the context has been freed. Freed is the same.
@@ -186,9 +189,11 @@ func (ev *Context) Free() {
 		return
 	}
 	l := ev.loop
-	if l.offLoop() {
+	if l.otherGoroutine() {
 		// Another goroutine drives the loop: freeing here would race with
-		// it. The loop frees the context on its next turn instead.
+		// it (also on poll_mt, whose events other goroutines may change
+		// while it waits: not the poller it waits in). The loop frees the
+		// context on its next turn instead.
 		if ev.wrap != nil {
 			l.handOverNow(ev)
 			return
@@ -217,9 +222,13 @@ func (ev *Context) InLoopWait() bool { return ev.loop.inWait.Load() }
 // driving the loop: the loop is blocked in the kernel wait, or its driver
 // was recorded and is another goroutine.
 func (l *loop) offLoop() bool {
-	if l.sharedChanges {
-		return false
-	}
+	return !l.sharedChanges && l.otherGoroutine()
+}
+
+// otherGoroutine is offLoop on every backend: the caller is known not to
+// be the goroutine driving the loop, even where other goroutines may
+// change events while the loop waits (poll_mt).
+func (l *loop) otherGoroutine() bool {
 	if l.inWait.Load() {
 		return true
 	}

@@ -52,8 +52,9 @@
 // above. These are data races, which go test -race reports; checking them
 // would cost every call on the loop's own goroutine. On poll_mt, whose
 // pattern is to change events from other goroutines under a lock the
-// trace callback releases around the kernel wait, none of this applies:
-// creations and frees under that lock are allowed.
+// trace callback releases around the kernel wait, none of this applies
+// (creations and frees under that lock are allowed) except Context.Free,
+// which is handed over to the loop there too.
 //
 // # Ownership
 //
@@ -126,7 +127,7 @@
 // turn's fd changes submitted in the same system call as the wait. Where
 // the kernel or a sandbox gives no usable io_uring, "io_uring" runs on
 // epoll instead and logs why (at warning level, through WithLogger) when
-// the context is made; Backend still reports "io_uring". A loop with no descriptor to watch parks
+// the context is made; Backend then reports "epoll". A loop with no descriptor to watch parks
 // its goroutine on a channel instead of making a system call, so waking
 // it from another goroutine is cheap. With descriptors, the epoll
 // backends block an OS thread in epoll_wait, as C tevent does, unless

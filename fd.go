@@ -62,9 +62,11 @@ type FDHandler func(ev *Context, fde *FD, flags FDFlags)
 //
 // A descriptor must stay open while events watch it: free the events
 // first (or let SetAutoClose close it). One closed behind the loop's back
-// is found (at once by poll, by a periodic audit with epoll while the loop
-// is idle), reported once to each event as an error, logged, and its
-// events are disabled (their Flags become 0).
+// is found (at once by poll; with epoll when its events' flags change, or
+// by a periodic audit while the loop is idle), reported once to each event
+// as an error, logged, and its events are disabled (their Flags become 0).
+// With epoll and io_uring an event is never registered anew on a file that
+// took the closed one's number.
 type FD struct {
 	link      ownLink
 	ctx       *Context // the context it was added through (a wrapper or main)
@@ -418,14 +420,18 @@ func (l *loop) applyFDChanges() {
 			}
 		default:
 			err = l.poller.Modify(int(st.fd), st.token(), w)
-			if err != nil && errors.Is(err, poller.ErrNotRegistered) {
-				// Closed and reopened behind our back: register anew.
-				st.kmask = 0
-				err = l.poller.Add(int(st.fd), st.token(), w)
-			}
 		}
 		if err != nil {
-			l.controlFailed(st, err)
+			if errors.Is(err, poller.ErrNotRegistered) {
+				// The file was closed behind our back, and the number
+				// may name another one now: registering it anew would
+				// attach the events to a file they never asked for (C
+				// tevent does not either).
+				st.kmask = 0
+				l.closedBehind(st, err)
+			} else {
+				l.controlFailed(st, err)
+			}
 			continue
 		}
 		st.kmask, st.kgen = w, st.gen
@@ -491,7 +497,11 @@ func (l *loop) dispatchFD() bool {
 			// if Add or Modify had returned the error. (The Delete that
 			// disables the events costs the backend nothing: it holds no
 			// registration for the number any more.)
-			l.controlFailed(st, l.poller.Failure(e.Token))
+			if err := l.poller.Failure(e.Token); errors.Is(err, poller.ErrNotRegistered) {
+				l.closedBehind(st, err)
+			} else {
+				l.controlFailed(st, err)
+			}
 			return l.dispatchFD()
 		}
 		if e.Ready&poller.ReadyInvalid != 0 {

@@ -2,11 +2,13 @@ package tevent
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/gotevent/tevent/internal/poller"
 	"golang.org/x/sys/unix"
 )
 
@@ -313,4 +315,65 @@ func TestFDOnlyDisabledEvents(t *testing.T) {
 			t.Fatalf("LoopOnce after SetFlags: %v, fired %v", err, fired)
 		}
 	})
+}
+
+// TestFDReopenedBehindLoop: an fd closed behind the loop's back and its
+// number taken by another file before its event's flags change. The
+// changed registration must not be made anew: it would attach the event
+// to a file it never asked for. Instead the event gets its one error
+// report and is disabled (Flags 0), and the loop logs that the descriptor
+// was closed behind its back, the error matching ENOENT. Where the kernel
+// holds registrations by file (epoll, standard, io_uring); poll watches
+// numbers, and its events follow the number by design.
+func TestFDReopenedBehindLoop(t *testing.T) {
+	for _, b := range Backends() {
+		t.Run(b, func(t *testing.T) {
+			log, opt := newFaultLog()
+			withBackend(t, b, func(t *testing.T, ev *Context) {
+				if ev.loop.poller.Caps()&poller.CapReportsClosed != 0 {
+					t.Skip("the backend watches numbers, not files")
+				}
+				p := newSockPair(t)
+				calls := 0
+				var got FDFlags
+				f, err := ev.AddFD(p.fd[0], FDRead, func(_ *Context, f *FD, fl FDFlags) {
+					calls++
+					got = fl
+					var b [16]byte
+					unix.Read(f.Fd(), b[:])
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeBytes(t, p.fd[1], "x")
+				driveUntil(t, ev, func() bool { return calls == 1 }) // registered with the kernel
+				calls = 0
+				// Close it behind the loop's back; another file takes the
+				// number, readable and writable.
+				a := p.fd[0]
+				p.close(t, 0)
+				q := newSockPair(t)
+				if q.fd[0] != a { // not the lowest free number, as usual
+					if err := unix.Dup2(q.fd[0], a); err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { unix.Close(a) })
+				}
+				writeBytes(t, q.fd[1], "not yours")
+				f.SetFlags(FDRead | FDWrite)
+				driveUntil(t, ev, func() bool { return calls > 0 })
+				if calls != 1 || f.Flags() != 0 {
+					t.Fatalf("handler ran %d times (last with %v), Flags %v: want one error report, then Flags 0 (no registration on the new file)", calls, got, f.Flags())
+				}
+				rec, ok := log.find(slog.LevelError, "closed while its events were registered")
+				if !ok {
+					t.Fatalf("nothing logged about the closed descriptor: %s", log)
+				}
+				if cause, _ := rec.attrs["error"].(error); !errors.Is(cause, unix.ENOENT) {
+					t.Errorf("logged error %v, want ENOENT", rec.attrs["error"])
+				}
+				f.Free()
+			}, opt)
+		})
+	}
 }

@@ -33,6 +33,9 @@ func checkPanicError(t *testing.T, p any) {
 	if pe.Value != errBoom || !errors.Is(pe, errBoom) {
 		t.Fatalf("PanicError.Value = %v, want errBoom (and errors.Is through Unwrap)", pe.Value)
 	}
+	if want := "tevent: panic in a Go function: boom\n"; !strings.HasPrefix(pe.Error(), want) {
+		t.Fatalf("PanicError.Error() = %q, want it to begin %q", pe.Error(), want)
+	}
 	if !strings.Contains(string(pe.Stack), "panickingGoFn") {
 		t.Fatalf("PanicError.Stack does not show the pool goroutine's frame:\n%s", pe.Stack)
 	}

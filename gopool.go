@@ -80,19 +80,32 @@ func Go[T any](o Owner, fn func(ctx context.Context) (T, error)) *Req[T] {
 	return r
 }
 
-// PanicError is the value a panic in a Go function is re-raised with on
-// the loop's goroutine, from the loop call that delivers the request: the
-// original panic value and the stack of the pool goroutine where it
-// happened. The request finishes with it as its error first.
+// PanicError is a recovered panic: its value, the stack where it happened
+// and what panicked. A panic in a Go function is re-raised with one on the
+// loop's goroutine, from the loop call that delivers the request (the
+// request finishes with it as its error first); libraries built on a
+// context that contain their handlers' panics (tserver) report them with
+// one, naming the handler in Where.
 type PanicError struct {
-	Value any    // what fn panicked with
-	Stack []byte // the pool goroutine's stack at the panic
+	Value any    // what was panicked with
+	Stack []byte // the stack of the goroutine that panicked, at the panic
+	// Where names what panicked, for Error: "a Go function" for a Go
+	// function (also when empty), or the handler, such as "the tserver
+	// handler's OnData".
+	Where string
 }
 
-// Error describes the panic and where it happened.
+// Error says what panicked, with what, and the stack.
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("tevent: panic in a Go function: %v\n\n%s", e.Value, e.Stack)
+	where := e.Where
+	if where == "" {
+		where = goFunction
+	}
+	return fmt.Sprintf("tevent: panic in %s: %v\n\n%s", where, e.Value, e.Stack)
 }
+
+// goFunction is PanicError.Where for a Go function's panic.
+const goFunction = "a Go function"
 
 // Unwrap returns the panic value if it is an error.
 func (e *PanicError) Unwrap() error {
@@ -104,7 +117,7 @@ func (e *PanicError) Unwrap() error {
 func runJob[T any](ctx context.Context, fn func(context.Context) (T, error)) (v T, pe *PanicError, err error) {
 	defer func() {
 		if x := recover(); x != nil {
-			pe = &PanicError{Value: x, Stack: debug.Stack()}
+			pe = &PanicError{Value: x, Stack: debug.Stack(), Where: goFunction}
 		}
 	}()
 	v, err = fn(ctx)

@@ -13,13 +13,16 @@ import (
 // TestIOUringUnavailableSaysWhy: a context asked for io_uring on a system
 // that refuses it (simulated: io_uring_setup fails with EPERM, as under a
 // container's default seccomp profile) runs on epoll, logs why once, and
-// works.
+// works; Backend names epoll, the backend in use.
 func TestIOUringUnavailableSaysWhy(t *testing.T) {
 	defer iouring.SetFaults(iouring.Faults{Setup: unix.EPERM})()
 	log, opt := newFaultLog()
 	withBackend(t, "io_uring", func(t *testing.T, ev *Context) {
 		if _, ok := ev.loop.poller.Backend().(*epoll.Backend); !ok {
 			t.Fatalf("running on %T, want epoll in io_uring's place", ev.loop.poller.Backend())
+		}
+		if got := ev.Backend(); got != "epoll" {
+			t.Errorf("Backend() = %q on epoll in io_uring's place, want \"epoll\"", got)
 		}
 		rec, ok := log.find(slog.LevelWarn, "backend unavailable")
 		if !ok {

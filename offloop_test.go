@@ -51,10 +51,11 @@ func skipShared(t *testing.T, ev *Context) {
 }
 
 // TestOffLoopContextFree: Context.Free from another goroutine while
-// LoopWait waits makes LoopWait return nil, the context freed by the loop.
+// LoopWait waits makes LoopWait return nil, the context freed by the loop;
+// also on poll_mt, where other goroutines may change events while the
+// loop waits, but freeing the context under the wait would race it.
 func TestOffLoopContextFree(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, ev *Context) {
-		skipShared(t, ev)
 		tp, err := ev.NewThreadProxy() // keeps LoopWait waiting
 		if err != nil {
 			t.Fatal(err)
@@ -73,10 +74,10 @@ func TestOffLoopContextFree(t *testing.T) {
 
 // TestOffLoopContextFreeDuringHandler: Context.Free from another goroutine
 // while LoopWait runs a handler (the driver is recorded) is handed over
-// too: the handler finishes, then the loop frees the context.
+// too: the handler finishes, then the loop frees the context (poll_mt
+// included).
 func TestOffLoopContextFreeDuringHandler(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, ev *Context) {
-		skipShared(t, ev)
 		inHandler := make(chan struct{})
 		release := make(chan struct{})
 		after := false

@@ -3,7 +3,6 @@ package tserver
 import (
 	"errors"
 	"net"
-	"strings"
 	"testing"
 
 	"github.com/gotevent/tevent"
@@ -56,12 +55,6 @@ func TestServerLoopContextStoppedOrFreed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachServerBackend(t, func(t *testing.T, backend string) {
-				if backend == "poll_mt" && strings.HasSuffix(tc.name, "from-outside") {
-					// The core's Free from another goroutine is not handed
-					// over to the loop on poll_mt (offLoop is false with
-					// shared changes): it frees in place, racing the loop.
-					t.Skip("core: Context.Free from another goroutine races the loop on poll_mt")
-				}
 				rec := newRecorder()
 				s, err := New(rec, &Config{Backend: backend, Loops: tc.loops})
 				if err != nil {

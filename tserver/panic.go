@@ -18,7 +18,7 @@ func (l *Loop) onOpen(c *Conn) {
 		l.h.OnOpen(c)
 		return
 	}
-	defer l.recoverConn(c, "OnOpen")
+	defer l.recoverConn(c, "the tserver handler's OnOpen")
 	l.h.OnOpen(c)
 }
 
@@ -27,7 +27,7 @@ func (l *Loop) onData(c *Conn, in []byte) (consumed int) {
 	if l.propagate {
 		return l.h.OnData(c, in)
 	}
-	defer l.recoverConn(c, "OnData")
+	defer l.recoverConn(c, "the tserver handler's OnData")
 	return l.h.OnData(c, in)
 }
 
@@ -37,7 +37,7 @@ func (l *Loop) onClose(c *Conn, err error) {
 		l.h.OnClose(c, err)
 		return
 	}
-	defer l.recoverConn(c, "OnClose")
+	defer l.recoverConn(c, "the tserver handler's OnClose")
 	l.h.OnClose(c, err)
 }
 
@@ -47,7 +47,7 @@ func (l *Loop) onWritable(c *Conn) {
 		l.wh.OnWritable(c)
 		return
 	}
-	defer l.recoverConn(c, "OnWritable")
+	defer l.recoverConn(c, "the tserver handler's OnWritable")
 	l.wh.OnWritable(c)
 }
 
@@ -57,7 +57,7 @@ func (l *Loop) onDo(c *Conn, fn func(*Conn)) {
 		fn(c)
 		return
 	}
-	defer l.recoverConn(c, "a ConnHandle.Do function")
+	defer l.recoverConn(c, "a tserver ConnHandle.Do function")
 	fn(c)
 }
 
@@ -67,18 +67,19 @@ func (l *Loop) onLoopFn(fn func(*Loop)) {
 		fn(l)
 		return
 	}
-	defer l.recoverConn(nil, "a Loop.Schedule function")
+	defer l.recoverConn(nil, "a tserver Loop.Schedule function")
 	fn(l)
 }
 
 // recoverConn, deferred around a handler call, contains its panic: log,
 // count, and close c (if not closed already) with the panic as reason.
+// where names the call that panicked (the PanicError's Where).
 func (l *Loop) recoverConn(c *Conn, where string) {
 	x := recover()
 	if x == nil {
 		return
 	}
-	pe := &tevent.PanicError{Value: x, Stack: debug.Stack()}
+	pe := &tevent.PanicError{Value: x, Stack: debug.Stack(), Where: where}
 	l.stats.panics.Add(1)
 	var peer any = "-"
 	if c != nil {
@@ -86,7 +87,7 @@ func (l *Loop) recoverConn(c *Conn, where string) {
 			peer = a
 		}
 	}
-	l.srv.logf("tserver: panic in %s serving %v (connection closed): %v\n%s", where, peer, x, pe.Stack)
+	l.srv.logf("panic in %s serving %v (connection closed): %v\n%s", where, peer, x, pe.Stack)
 	if c != nil {
 		c.Abort(pe)
 	}

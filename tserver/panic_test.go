@@ -30,6 +30,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// errBoomData is what OnData panics with in TestServerHandlerPanicContained.
+var errBoomData = errors.New("boom in OnData")
+
 // A panic in OnOpen, OnData or OnClose is contained to its connection:
 // logged with its stack, the connection closed with the panic as a
 // *tevent.PanicError, counted, and the server goes on serving.
@@ -45,7 +48,7 @@ func TestServerHandlerPanicContained(t *testing.T) {
 			switch string(in) {
 			case "data":
 				c.Write([]byte("staged, never sent"))
-				panic(errors.New("boom in OnData"))
+				panic(errBoomData)
 			case "close":
 				c.SetContext("panic in OnClose")
 				c.Close()
@@ -70,6 +73,9 @@ func TestServerHandlerPanicContained(t *testing.T) {
 		if err := waitFor(t, "close A", closeErrs); !errors.As(err, &pe) || pe.Value != "boom in OnOpen" {
 			t.Fatalf("A's close reason %v, want a *tevent.PanicError of the OnOpen panic", err)
 		}
+		if want := "tevent: panic in the tserver handler's OnOpen: boom in OnOpen\n"; !strings.HasPrefix(pe.Error(), want) {
+			t.Fatalf("A's close reason says %q, want it to begin %q", pe.Error(), want)
+		}
 		if rest, _ := readToEOF(a); len(rest) != 0 {
 			t.Fatalf("A got %q", rest)
 		}
@@ -79,8 +85,11 @@ func TestServerHandlerPanicContained(t *testing.T) {
 		echoOnce(t, b, []byte("fine"))
 		b.Write([]byte("data")) // panics in OnData
 		err := waitFor(t, "close B", closeErrs)
-		if !errors.As(err, &pe) || !strings.Contains(pe.Error(), "boom in OnData") || len(pe.Stack) == 0 {
+		if !errors.As(err, &pe) || !errors.Is(err, errBoomData) || len(pe.Stack) == 0 {
 			t.Fatalf("B's close reason %v, want a *tevent.PanicError of the OnData panic with its stack", err)
+		}
+		if want := "tevent: panic in the tserver handler's OnData: boom in OnData\n"; !strings.HasPrefix(pe.Error(), want) {
+			t.Fatalf("B's close reason says %q, want it to begin %q", pe.Error(), want)
 		}
 		if rest, _ := readToEOF(b); len(rest) != 0 {
 			t.Fatalf("B got %q after the panic: staged output must be dropped", rest)

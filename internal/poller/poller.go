@@ -75,12 +75,12 @@
 // with the next Wait (or sooner, when its queue is full), in the same
 // system call as the wait. The errors such a change meets in the kernel
 // come back later: the backend retries what the contract lets it handle
-// itself (a registration that is already there is taken over, a
-// registration that is gone is made again, as the core would), and
+// itself (a registration that is already there is taken over), and
 // reports the rest in a later harvest as an Event with the token of the
 // registration and ReadyFailed alone, once; the registration is then gone.
-// Failure gives the error, wrapping ErrBadFD, ErrRefused or ErrFatal and
-// the errno. What must stay synchronous stays so: Add and Modify of a
+// Failure gives the error, wrapping ErrBadFD, ErrRefused, ErrNotRegistered
+// (a Modify that found the registration gone: never made anew, the number
+// may name another file) or ErrFatal, and the errno. What must stay synchronous stays so: Add and Modify of a
 // negative number return ErrBadFD, Modify of a number the backend does not
 // hold returns ErrNotRegistered, a Modify that changes nothing (the core's
 // audit) goes to the kernel at once and returns its error, and Delete is

@@ -584,12 +584,12 @@ func (b *Backend) reap(fresh bool) {
 	b.r.consume(head)
 }
 
-// refused handles a change the kernel refused with errno. Like the core
-// with a synchronous backend, it takes over a registration a file that
-// had the number left behind (EEXIST on add), and makes anew one that is
-// gone (ENOENT on modify: closed and reopened behind the loop's back); the
-// state it asks for is fd's latest. Anything else, or a retry refused
-// too, is recorded for the next harvest.
+// refused handles a change the kernel refused with errno. It takes over
+// a registration a file that had the number left behind (EEXIST on add);
+// the state it asks for is fd's latest. Anything else, or a retry refused
+// too, is recorded for the next harvest: a registration that is gone
+// (ENOENT on modify: the file was closed behind the loop's back, and the
+// number may name another file now) is never made anew.
 func (b *Backend) refused(i int, errno unix.Errno) {
 	fd, op := int(b.batch[i].fd), b.batch[i].op
 	if !b.held(fd) {
@@ -601,8 +601,6 @@ func (b *Backend) refused(i int, errno unix.Errno) {
 	switch {
 	case op == unix.EPOLL_CTL_ADD && errno == unix.EEXIST:
 		err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
-	case op == unix.EPOLL_CTL_MOD && errno == unix.ENOENT:
-		err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 	}
 	if err == nil {
 		return
