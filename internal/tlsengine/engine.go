@@ -93,6 +93,13 @@ type Engine struct {
 	started    bool
 	hsDone     bool
 	ready      bool // loop-only: the loop saw the handshake succeed
+	// quiet (loop-only) is true when crypto/tls holds neither input
+	// nor plaintext: its last Read asked for more, or returned a
+	// record's plaintext without filling the caller's buffer (it holds
+	// at most one record, see adapter). Read then answers ErrWouldBlock
+	// itself until the adapter can make it progress: a would-block
+	// probe through crypto/tls costs an allocation and a type switch.
+	quiet bool
 	closed     bool
 
 	// The Limiter's queue, guarded by Limiter.mu.
@@ -402,10 +409,15 @@ func (e *Engine) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if e.quiet && !e.ad.canProgress() {
+		return 0, ErrWouldBlock
+	}
 	n, err := e.tc.Read(p)
 	if err == nil || n > 0 {
+		e.quiet = n < len(p)
 		return n, nil // a final error comes back on the next call
 	}
+	e.quiet = err == ErrWouldBlock
 	return 0, e.readError(err)
 }
 
