@@ -1,6 +1,7 @@
 package tlsengine
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -39,7 +40,7 @@ type adapter struct {
 	body int     // bytes of the current record's body not yet handed
 	hdrN uint8   // bytes of the current record's header handed (0: at a record boundary)
 	hdr  [5]byte // the current record's header, as far as handed
-	out  []byte // pending output
+	out  []byte  // pending output
 	outp *[]byte
 
 	direct    []byte // AppendWrite's destination while it runs
@@ -105,8 +106,12 @@ const (
 // record being handed (up to its end), and whether that end is in b. A
 // header not yet complete in b makes all of b count, not whole.
 func (a *adapter) recordRest(b []byte) (n int, whole bool) {
-	if a.hdrN == 0 && len(b) == 0 {
-		return 0, false
+	if a.hdrN == 0 && len(b) >= recordHeaderLen { // at a header, all of it here
+		rest := recordHeaderLen + (int(b[3])<<8 | int(b[4]))
+		if rest > len(b) {
+			return len(b), false
+		}
+		return rest, true
 	}
 	if a.hdrN < recordHeaderLen {
 		need := recordHeaderLen - int(a.hdrN)
@@ -232,14 +237,24 @@ func (a *adapter) readBlocking(p []byte) (int, error) {
 	e := a.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	hs := e.hs
+	if hs.taken >= MaxHandshakeInput && !a.aborted {
+		// crypto/tls wants more than a handshake may take: end it.
+		if e.abortCause == nil {
+			e.abortCause = fmt.Errorf("%w (%d bytes)", ErrHandshakeInput, MaxHandshakeInput)
+		}
+		a.aborted = true
+	}
 	for a.r == len(a.in) && !a.eof && !a.aborted && !a.closed {
-		e.hs.cond.Wait()
+		hs.cond.Wait()
 	}
 	switch {
 	case a.aborted || a.closed:
 		return 0, net.ErrClosed
 	case a.r < len(a.in):
-		return a.take(p), nil
+		n := a.take(p)
+		hs.taken += n
+		return n, nil
 	}
 	a.eofRead = true
 	return 0, io.EOF

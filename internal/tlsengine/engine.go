@@ -16,6 +16,18 @@ import (
 // is zero.
 const DefaultHandshakeTimeout = 10 * time.Second
 
+// MaxHandshakeInput bounds the ciphertext a handshake takes from the
+// peer: a handshake needs a few KiB, a certificate chain some more, and
+// crypto/tls accepts a Certificate message of up to 256 KiB. A handshake
+// that has taken this much and asks for more fails with an error
+// wrapping ErrHandshakeInput. The loop feeding an engine should stop
+// reading once it has fed this much before the handshake ended (a peer
+// may send more while the handshake goroutine is queued or busy): what a
+// handshake holds is then bounded too. Bytes that follow the peer's last
+// handshake record (application data sent right after its Finished) are
+// not taken by the handshake and do not count.
+const MaxHandshakeInput = 128 << 10
+
 // Config configures an Engine.
 type Config struct {
 	// TLS is the crypto/tls configuration, used as given: certificates,
@@ -99,8 +111,8 @@ type Engine struct {
 	// at most one record, see adapter). Read then answers ErrWouldBlock
 	// itself until the adapter can make it progress: a would-block
 	// probe through crypto/tls costs an allocation and a type switch.
-	quiet bool
-	closed     bool
+	quiet  bool
+	closed bool
 
 	// The Limiter's queue, guarded by Limiter.mu.
 	inQueue      bool
@@ -113,6 +125,7 @@ type handshake struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	timer    *time.Timer
+	taken    int  // ciphertext crypto/tls has taken (MaxHandshakeInput)
 	launched bool // given to the Limiter
 }
 
