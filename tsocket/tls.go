@@ -239,7 +239,7 @@ type tlsOps struct {
 	linger     *tevent.Timer
 	notified   bool // close_notify queued
 	closed     bool
-	hsIn       int // ciphertext fed during the handshake (MaxTLSHandshakeInput)
+	hsIn       int       // ciphertext fed during the handshake (MaxTLSHandshakeInput)
 	iov1       [1][]byte // the vector of a lower readv or writev
 	piov       [1][]byte // Pending's vector
 }
