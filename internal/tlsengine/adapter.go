@@ -43,15 +43,14 @@ type adapter struct {
 	out  []byte  // pending output
 	outp *[]byte
 
-	direct    []byte // AppendWrite's destination while it runs
-	directOn  bool
-	blocking  bool // handshake mode; changed only under Engine.mu
-	eof       bool // the loop fed EOF
-	eofRead   bool // Read has returned io.EOF to crypto/tls
-	aborted   bool // the handshake was aborted (timeout, Close)
-	closed    bool // the engine is closed
-	localAddr net.Addr
-	peerAddr  net.Addr
+	direct   []byte // AppendWrite's destination while it runs
+	directOn bool
+	blocking bool      // handshake mode; changed only under Engine.mu
+	eof      bool      // the loop fed EOF
+	eofRead  bool      // Read has returned io.EOF to crypto/tls
+	aborted  bool      // the handshake was aborted (timeout, Close)
+	closed   bool      // the engine is closed
+	addrs    *addrPair // during the handshake; nil: placeholders
 }
 
 // poolBufSize holds a TLS 1.2 record of the largest size with room to
@@ -240,8 +239,8 @@ func (a *adapter) readBlocking(p []byte) (int, error) {
 	hs := e.hs
 	if hs.taken >= MaxHandshakeInput && !a.aborted {
 		// crypto/tls wants more than a handshake may take: end it.
-		if e.abortCause == nil {
-			e.abortCause = fmt.Errorf("%w (%d bytes)", ErrHandshakeInput, MaxHandshakeInput)
+		if hs.abortCause == nil {
+			hs.abortCause = fmt.Errorf("%w (%d bytes)", ErrHandshakeInput, MaxHandshakeInput)
 		}
 		a.aborted = true
 	}
@@ -306,16 +305,16 @@ func (a *adapter) Close() error {
 
 // LocalAddr is Config.LocalAddr, or a placeholder.
 func (a *adapter) LocalAddr() net.Addr {
-	if a.localAddr != nil {
-		return a.localAddr
+	if a.addrs != nil && a.addrs.local != nil {
+		return a.addrs.local
 	}
 	return noAddr{}
 }
 
 // RemoteAddr is Config.RemoteAddr, or a placeholder.
 func (a *adapter) RemoteAddr() net.Addr {
-	if a.peerAddr != nil {
-		return a.peerAddr
+	if a.addrs != nil && a.addrs.remote != nil {
+		return a.addrs.remote
 	}
 	return noAddr{}
 }

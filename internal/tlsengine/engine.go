@@ -64,8 +64,13 @@ type Config struct {
 
 	// LocalAddr and RemoteAddr are what the handshake's net.Conn reports
 	// (tls.ClientHelloInfo.Conn, for instance); nil reports a placeholder.
+	// The engine drops them once the handshake succeeded.
 	LocalAddr, RemoteAddr net.Addr
 }
+
+// addrPair holds Config.LocalAddr and Config.RemoteAddr for the
+// handshake.
+type addrPair struct{ local, remote net.Addr }
 
 // Engine is one TLS connection's state machine, driven by an event loop
 // over standard crypto/tls. The loop moves bytes: it feeds the ciphertext
@@ -89,22 +94,19 @@ type Config struct {
 //	to send:             out, n, err = e.AppendWrite(out, plaintext)
 //	to end:              e.CloseWrite(); out = e.AppendOutput(out); send it; e.Close()
 type Engine struct {
-	// mu guards ad, hs, hsDone, hsErr, abortCause and closed while a
-	// handshake goroutine or timer may run; once the loop has seen the
-	// handshake succeed (ready), the loop alone touches ad, lock-free.
-	mu         sync.Mutex
-	ad         adapter
-	tc         *tls.Conn
-	notifyFn   func()
-	limiter    *Limiter
-	timeout    time.Duration
-	hs         *handshake // from Start until the handshake ends
-	hsErr      error
-	abortCause error
-	server     bool
-	started    bool
-	hsDone     bool
-	ready      bool // loop-only: the loop saw the handshake succeed
+	// mu guards ad, hs, hsDone, hsErr and closed while a handshake
+	// goroutine or timer may run; once the loop has seen the handshake
+	// succeed (ready), the loop alone touches ad, lock-free.
+	mu      sync.Mutex
+	ad      adapter
+	tc      *tls.Conn
+	pre     *hsParams  // from New until Start
+	hs      *handshake // from Start until the handshake ends
+	hsErr   error
+	server  bool
+	started bool
+	hsDone  bool
+	ready   bool // loop-only: the loop saw the handshake succeed
 	// quiet (loop-only) is true when crypto/tls holds neither input
 	// nor plaintext: its last Read asked for more, or returned a
 	// record's plaintext without filling the caller's buffer (it holds
@@ -119,14 +121,25 @@ type Engine struct {
 	qprev, qnext *Engine
 }
 
+// hsParams are the handshake's parameters from New until Start: an idle
+// engine keeps nothing of the handshake.
+type hsParams struct {
+	notify  func()
+	limiter *Limiter
+	timeout time.Duration
+}
+
 // handshake is the state that lives only while a handshake does.
 type handshake struct {
-	cond     sync.Cond // on Engine.mu: input, EOF or abort for the goroutine
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	timer    *time.Timer
-	taken    int  // ciphertext crypto/tls has taken (MaxHandshakeInput)
-	launched bool // given to the Limiter
+	cond       sync.Cond // on Engine.mu: input, EOF or abort for the goroutine
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	timer      *time.Timer
+	notify     func() // Config.Notify
+	limiter    *Limiter
+	abortCause error // why abort ended it (timeout, Close, input bound)
+	taken      int   // ciphertext crypto/tls has taken (MaxHandshakeInput)
+	launched   bool  // given to the Limiter
 }
 
 // New returns an engine for one connection. Nothing runs until Start.
@@ -137,20 +150,18 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Notify == nil {
 		return nil, errors.New("tlsengine: Config.Notify is nil")
 	}
-	e := &Engine{
-		notifyFn: cfg.Notify,
-		limiter:  cfg.Limiter,
-		timeout:  cfg.HandshakeTimeout,
-		server:   cfg.Server,
+	pre := &hsParams{notify: cfg.Notify, limiter: cfg.Limiter, timeout: cfg.HandshakeTimeout}
+	if pre.limiter == nil {
+		pre.limiter = defaultLimiter
 	}
-	if e.limiter == nil {
-		e.limiter = defaultLimiter
+	if pre.timeout == 0 {
+		pre.timeout = DefaultHandshakeTimeout
 	}
-	if e.timeout == 0 {
-		e.timeout = DefaultHandshakeTimeout
-	}
+	e := &Engine{pre: pre, server: cfg.Server}
 	e.ad.e = e
-	e.ad.localAddr, e.ad.peerAddr = cfg.LocalAddr, cfg.RemoteAddr
+	if cfg.LocalAddr != nil || cfg.RemoteAddr != nil {
+		e.ad.addrs = &addrPair{cfg.LocalAddr, cfg.RemoteAddr}
+	}
 	if cfg.Server {
 		e.tc = tls.Server(&e.ad, cfg.TLS)
 	} else {
@@ -175,14 +186,16 @@ func (e *Engine) Start() error {
 		return errors.New("tlsengine: Start called twice")
 	}
 	e.started = true
-	hs := &handshake{}
+	p := e.pre
+	e.pre = nil
+	hs := &handshake{notify: p.notify, limiter: p.limiter}
 	hs.cond.L = &e.mu
 	hs.ctx, hs.cancel = context.WithCancelCause(context.Background())
 	e.hs = hs
 	e.ad.blocking = true
-	if e.timeout > 0 {
-		cause := fmt.Errorf("%w after %v", ErrHandshakeTimeout, e.timeout)
-		hs.timer = time.AfterFunc(e.timeout, func() { e.abort(cause) })
+	if p.timeout > 0 {
+		cause := fmt.Errorf("%w after %v", ErrHandshakeTimeout, p.timeout)
+		hs.timer = time.AfterFunc(p.timeout, func() { e.abort(cause) })
 	}
 	switch {
 	case !e.server || e.ad.r < len(e.ad.in):
@@ -197,7 +210,7 @@ func (e *Engine) Start() error {
 func (e *Engine) launchLocked() error {
 	hs := e.hs
 	hs.launched = true
-	if e.limiter.start(e) {
+	if hs.limiter.start(e) {
 		return nil
 	}
 	err := fmt.Errorf("%w: %w", ErrHandshake, ErrHandshakeLimit)
@@ -236,8 +249,8 @@ func (e *Engine) abort(cause error) {
 		e.mu.Unlock()
 		return
 	}
-	if e.abortCause == nil {
-		e.abortCause = cause
+	if hs.abortCause == nil {
+		hs.abortCause = cause
 	}
 	e.ad.aborted = true
 	hs.cond.Broadcast()
@@ -247,7 +260,7 @@ func (e *Engine) abort(cause error) {
 	// A handshake not given to the Limiter, or still queued, has no
 	// goroutine to end it: end it here. A running one ends on its own
 	// now that its reads fail.
-	if !launched || e.limiter.remove(e) {
+	if !launched || hs.limiter.remove(e) {
 		e.finish(cause)
 	}
 }
@@ -265,8 +278,8 @@ func (e *Engine) endLocked(err error) {
 		return
 	}
 	hs := e.hs
-	if e.abortCause != nil {
-		err = e.abortCause // the handshake's own error is its consequence
+	if hs.abortCause != nil {
+		err = hs.abortCause // the handshake's own error is its consequence
 	}
 	switch {
 	case err == nil:
@@ -282,15 +295,14 @@ func (e *Engine) endLocked(err error) {
 	}
 	hs.cancel(context.Canceled)
 	if !e.closed {
-		e.notifyFn()
+		hs.notify() // the last call: hs, and what Notify holds, go with it
 	}
-	e.notifyFn = nil // never called again: what it holds is released
 }
 
 // notify wakes the loop during the handshake; e.mu is held.
 func (e *Engine) notify() {
 	if !e.closed {
-		e.notifyFn()
+		e.hs.notify()
 	}
 }
 
@@ -330,6 +342,7 @@ func (e *Engine) sync() error {
 		return e.hsErr
 	}
 	e.ready = true
+	e.ad.addrs = nil // the handshake goroutine is done with them
 	return nil
 }
 
