@@ -40,11 +40,14 @@ type adapter struct {
 	body int     // bytes of the current record's body not yet handed
 	hdrN uint8   // bytes of the current record's header handed (0: at a record boundary)
 	hdr  [5]byte // the current record's header, as far as handed
-	out  []byte  // pending output
-	outp *[]byte
+	// recs counts the records handed whole; lastLen is the body length
+	// of the last one (Engine.Read's plainLeft).
+	recs    uint32
+	lastLen uint16
+	out     []byte // pending output
+	outp    *[]byte
 
-	direct   []byte // AppendWrite's destination while it runs
-	directOn bool
+	directOn bool      // AppendWrite runs: out is its caller's buffer (outp nil)
 	blocking bool      // handshake mode; changed only under Engine.mu
 	eof      bool      // the loop fed EOF
 	eofRead  bool      // Read has returned io.EOF to crypto/tls
@@ -146,6 +149,8 @@ func (a *adapter) advance(b []byte) {
 	a.body -= len(b)
 	if a.body <= 0 {
 		a.hdrN, a.body = 0, 0 // at the next record's header
+		a.recs++
+		a.lastLen = uint16(a.hdr[3])<<8 | uint16(a.hdr[4])
 	}
 }
 
@@ -201,6 +206,9 @@ func (a *adapter) appendOut(p []byte) {
 // drainOut appends the pending output to dst and releases its buffer.
 func (a *adapter) drainOut(dst []byte) []byte {
 	if len(a.out) == 0 {
+		if a.outp != nil {
+			a.releaseOut() // an empty pooled buffer
+		}
 		return dst
 	}
 	dst = append(dst, a.out...)
@@ -268,7 +276,7 @@ func (a *adapter) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	}
 	if a.directOn {
-		a.direct = append(a.direct, p...)
+		a.out = append(a.out, p...)
 	} else {
 		a.appendOut(p)
 	}

@@ -93,9 +93,9 @@ func TestAdapterAllocs(t *testing.T) {
 		}
 		a.Write(in)
 		dst = a.drainOut(dst[:0])
-		a.directOn, a.direct = true, dst[:0]
+		a.directOn, a.out = true, dst[:0]
 		a.Write(in)
-		dst, a.direct, a.directOn = a.direct, nil, false
+		dst, a.out, a.directOn = a.out, nil, false
 	})
 	if n != 0 {
 		t.Fatalf("adapter round: %v allocations, want 0", n)

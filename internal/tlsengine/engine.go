@@ -113,11 +113,21 @@ type Engine struct {
 	// at most one record, see adapter). Read then answers ErrWouldBlock
 	// itself until the adapter can make it progress: a would-block
 	// probe through crypto/tls costs an allocation and a type switch.
-	quiet  bool
-	closed bool
+	quiet bool
+	// overhead is the record body's length minus its plaintext's when
+	// the peer does not pad (TLS 1.3: the tag and the content type; 0,
+	// unused, for TLS 1.2): once a record's plaintext has been read up
+	// to lastLen - overhead it is all read, so a Read that exactly
+	// fills the caller's buffer can leave crypto/tls quiet too.
+	// plainLeft is what is left of the current record's plaintext by
+	// that count; seenRecs is adapter.recs when it was set.
+	overhead  int8
+	closed    bool
+	inQueue   bool // in the Limiter's queue (Limiter.mu)
+	seenRecs  uint32
+	plainLeft int32
 
 	// The Limiter's queue, guarded by Limiter.mu.
-	inQueue      bool
 	qprev, qnext *Engine
 }
 
@@ -343,6 +353,9 @@ func (e *Engine) sync() error {
 	}
 	e.ready = true
 	e.ad.addrs = nil // the handshake goroutine is done with them
+	if e.tc.ConnectionState().Version == tls.VersionTLS13 {
+		e.overhead = 16 + 1 // every TLS 1.3 suite's tag, the inner content type
+	}
 	return nil
 }
 
@@ -440,7 +453,13 @@ func (e *Engine) Read(p []byte) (int, error) {
 	}
 	n, err := e.tc.Read(p)
 	if err == nil || n > 0 {
-		e.quiet = n < len(p)
+		a := &e.ad
+		if a.recs != e.seenRecs { // the plaintext comes from a new record
+			e.seenRecs = a.recs
+			e.plainLeft = int32(a.lastLen) - int32(e.overhead)
+		}
+		e.plainLeft -= int32(n)
+		e.quiet = n < len(p) || (e.overhead != 0 && e.plainLeft == 0)
 		return n, nil // a final error comes back on the next call
 	}
 	e.quiet = err == ErrWouldBlock
@@ -490,10 +509,10 @@ func (e *Engine) AppendWrite(dst, p []byte) ([]byte, int, error) {
 		}
 	}
 	a := &e.ad
-	a.direct, a.directOn = a.drainOut(dst), true
+	a.out, a.directOn = a.drainOut(dst), true // out is empty now
 	n, err := e.tc.Write(p)
-	dst = a.direct
-	a.direct, a.directOn = nil, false
+	dst = a.out
+	a.out, a.directOn = nil, false
 	if err != nil {
 		return dst, n, e.writeError(err)
 	}
