@@ -53,8 +53,10 @@ const (
 	// certificate chain some more; a client may also send data right
 	// after its Finished): once that much is read, reading pauses until
 	// the handshake ends, and the handshake timeout ends a client that
-	// stuffs bytes instead.
-	MaxTLSHandshakeInput = 128 << 10
+	// stuffs bytes instead; a handshake that has taken that much and
+	// wants more fails at once. The same bound as tsocket's
+	// MaxTLSHandshakeInput.
+	MaxTLSHandshakeInput = tlsengine.MaxHandshakeInput
 )
 
 // Close reasons of TLS connections, given to OnClose; the same values as

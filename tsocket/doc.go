@@ -123,9 +123,11 @@
 // TSOCKET_TLS_MEM_N=1000, i.e. 2,000 streams, Go 1.26, linux/amd64):
 // about 7.2 KB after the handshake, 7.9 KB after a 64-byte record each
 // way, 18.6 KB after a 16 KiB record each way; the socket stream under it
-// is about 1.2 KB. A 16-byte message written and read costs 2 allocations
-// more than on the socket stream, both crypto/tls's
-// (TestTLSAllocsPerMessage).
+// is about 1.2 KB. A 16-byte message written and read costs 1 allocation
+// more than on the socket stream, crypto/tls's per record read
+// (TestTLSAllocsPerMessage). A handshake reads at most
+// MaxTLSHandshakeInput from the lower stream before it ends, and fails
+// with ErrTLSHandshakeInput when it needs more.
 //
 // # Errors and end of stream
 //

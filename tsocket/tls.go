@@ -61,6 +61,10 @@ var (
 	// cut by an attacker. It wraps io.ErrUnexpectedEOF. A clean end
 	// (close_notify received) is io.EOF.
 	ErrTLSTruncated = tlsengine.ErrTruncated
+	// ErrTLSHandshakeInput is wrapped (with ErrTLSHandshake) when the
+	// handshake took MaxTLSHandshakeInput bytes from the peer and asked
+	// for more: a peer streaming an endless handshake message.
+	ErrTLSHandshakeInput = tlsengine.ErrHandshakeInput
 )
 
 // Defaults of TLS streams.
@@ -75,6 +79,14 @@ const (
 	// limiter queues, without a goroutine, before refusing with
 	// ErrTLSHandshakeLimit.
 	DefaultTLSMaxQueuedHandshakes = tlsengine.DefaultMaxQueuedHandshakes
+	// MaxTLSHandshakeInput bounds the ciphertext a handshake reads from
+	// the lower stream (the same bound as tserver's): once that much came
+	// in before the handshake ended, reading pauses until it ends (the
+	// handshake timeout ends a peer that stalls it), and a handshake that
+	// has taken that much and wants more fails with ErrTLSHandshakeInput.
+	// What the peer sends after its last handshake record is not
+	// handshake input: it waits, decrypted once the stream is read.
+	MaxTLSHandshakeInput = tlsengine.MaxHandshakeInput
 )
 
 // TLSLimiter bounds the TLS handshakes in flight across the streams that
@@ -227,6 +239,7 @@ type tlsOps struct {
 	linger     *tevent.Timer
 	notified   bool // close_notify queued
 	closed     bool
+	hsIn       int       // ciphertext fed during the handshake (MaxTLSHandshakeInput)
 	iov1       [1][]byte // the vector of a lower readv or writev
 	piov       [1][]byte // Pending's vector
 }
@@ -343,7 +356,7 @@ func (t *tlsOps) handshakeWake(*tevent.Context) {
 // are readable, the engine's output to them, and its end.
 func (t *tlsOps) handshakeStep(readable bool) {
 	if readable {
-		for !t.lowEOF {
+		for !t.lowEOF && t.hsIn < MaxTLSHandshakeInput {
 			got, drained, err := t.pull()
 			if err != nil {
 				t.endHandshake(fmt.Errorf("%w: %w", ErrTLSHandshake, err))
@@ -449,6 +462,9 @@ func (t *tlsOps) pull() (got, drained bool, err error) {
 	}
 	t.e.Feed((*bp)[:n]) // copied; an error here ends the handshake, which reports it
 	tlsReadPool.Put(bp)
+	if t.hs != nil {
+		t.hsIn += n
+	}
 	return true, t.ldrains && n < tlsReadBuf, nil
 }
 
@@ -518,7 +534,8 @@ func (t *tlsOps) updateLower() {
 	if t.closed {
 		return
 	}
-	r := (t.hs != nil || t.upR || (t.watch && t.stash == nil)) && !t.lowEOF && t.rerr == nil
+	hsRead := t.hs != nil && t.hsIn < MaxTLSHandshakeInput // paused at the bound
+	r := (hsRead || t.upR || (t.watch && t.stash == nil)) && !t.lowEOF && t.rerr == nil
 	w := t.pendingOut() && t.werr == nil
 	if r != t.lowR || w != t.lowW {
 		t.lowR, t.lowW = r, w

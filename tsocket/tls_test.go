@@ -641,3 +641,84 @@ func pairOn(t testing.TB, o tevent.Owner) (*Stream, *Stream) {
 	}
 	return a, b
 }
+
+// TestTLSHandshakeInputBound: TLSConnect to a server that streams an
+// endless Certificate message (a TLS 1.2 ServerHello, then a Certificate
+// announcing 250,000 bytes, crypto/tls's limit being 256 KiB, sent
+// record after record) fails with ErrTLSHandshakeInput once the
+// handshake has taken MaxTLSHandshakeInput bytes, long before its
+// timeout.
+func TestTLSHandshakeInputBound(t *testing.T) {
+	checkFDs(t)
+	ev, _ := tevent.New()
+	defer ev.Free()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sent := make(chan int, 1)
+	server := goResult(func() error {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(testTimeout))
+		hdr := make([]byte, 5)
+		if _, err := io.ReadFull(c, hdr); err != nil { // the client's hello
+			return err
+		}
+		if _, err := io.ReadFull(c, make([]byte, int(hdr[3])<<8|int(hdr[4]))); err != nil {
+			return err
+		}
+		n, err := c.Write(endlessServerFlight())
+		for err == nil {
+			var k int
+			k, err = c.Write(endlessRecord(nil))
+			n += k
+		}
+		sent <- n
+		return nil // the client hung up
+	})
+	port := ln.Addr().(*net.TCPAddr).Port
+	plain := must(t, ev, Connect(ev, Address{}, loopbackAddr(t, port)))
+	ccfg := testPKI().clientConfig()
+	ccfg.MaxVersion = tls.VersionTLS12
+	opts := TLSOptions{HandshakeTimeout: testTimeout}
+	r := opts.Connect(ev, plain, ccfg)
+	drive(t, ev, func() bool { return !r.IsInProgress() })
+	if _, err := r.Result(); !errors.Is(err, ErrTLSHandshakeInput) || !errors.Is(err, ErrTLSHandshake) {
+		t.Fatalf("TLSConnect to an endless handshake: %v, want ErrTLSHandshakeInput", err)
+	}
+	if err := <-server; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	if n := <-sent; n < MaxTLSHandshakeInput {
+		t.Fatalf("the server sent %d bytes, less than the bound", n)
+	}
+	plain.Free()
+}
+
+// endlessServerFlight is what a hostile TLS 1.2 server sends after the
+// client's hello: a ServerHello (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+// no extensions), then the header of a Certificate message announcing
+// 250,000 bytes and the first record of its body; endlessRecord is one
+// more 16 KiB record of that body.
+func endlessServerFlight() []byte {
+	hello := []byte{2, 0, 0, 38, 3, 3}
+	for range 32 {
+		hello = append(hello, 1) // random (not the downgrade canary)
+	}
+	hello = append(hello, 0, 0xc0, 0x2b, 0) // no session id, the suite, no compression
+	out := append([]byte{22, 3, 3, 0, byte(len(hello))}, hello...)
+	return append(out, endlessRecord([]byte{11, 0x03, 0xd0, 0x90})...) // Certificate, 250,000 bytes
+}
+
+func endlessRecord(prefix []byte) []byte {
+	const n = 16384
+	rec := make([]byte, 5+n)
+	rec[0], rec[1], rec[2], rec[3], rec[4] = 22, 3, 3, n>>8, n&0xff
+	copy(rec[5:], prefix)
+	return rec
+}

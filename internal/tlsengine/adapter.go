@@ -1,6 +1,7 @@
 package tlsengine
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -22,24 +23,37 @@ import (
 // Its buffers are nil while empty: the input buffer goes back to a pool
 // as soon as crypto/tls has taken the last byte, the output buffer as
 // soon as the loop has drained it.
+//
+// Read hands crypto/tls at most the rest of the record it is reading
+// (the adapter follows the record framing of the bytes it hands: hdr,
+// hdrN, body): crypto/tls asks for more only when its record input
+// holds less than a record, so it never holds more than the record it
+// is working on. Once it has returned that record's plaintext it holds
+// nothing, and the engine can tell that a Read would block without
+// asking it (Engine.quiet, adapter.canProgress).
 type adapter struct {
 	e *Engine
 
 	in   []byte  // fed and not yet read: in[r:]
 	inp  *[]byte // in's pool slot, nil for a buffer not from the pool
 	r    int
-	out  []byte // pending output
-	outp *[]byte
+	body int     // bytes of the current record's body not yet handed
+	hdrN uint8   // bytes of the current record's header handed (0: at a record boundary)
+	hdr  [5]byte // the current record's header, as far as handed
+	// recs counts the records handed whole; lastLen is the body length
+	// of the last one (Engine.Read's plainLeft).
+	recs    uint32
+	lastLen uint16
+	out     []byte // pending output
+	outp    *[]byte
 
-	direct    []byte // AppendWrite's destination while it runs
-	directOn  bool
-	blocking  bool // handshake mode; changed only under Engine.mu
-	eof       bool // the loop fed EOF
-	eofRead   bool // Read has returned io.EOF to crypto/tls
-	aborted   bool // the handshake was aborted (timeout, Close)
-	closed    bool // the engine is closed
-	localAddr net.Addr
-	peerAddr  net.Addr
+	directOn bool      // AppendWrite runs: out is its caller's buffer (outp nil)
+	blocking bool      // handshake mode; changed only under Engine.mu
+	eof      bool      // the loop fed EOF
+	eofRead  bool      // Read has returned io.EOF to crypto/tls
+	aborted  bool      // the handshake was aborted (timeout, Close)
+	closed   bool      // the engine is closed
+	addrs    *addrPair // during the handshake; nil: placeholders
 }
 
 // poolBufSize holds a TLS 1.2 record of the largest size with room to
@@ -82,9 +96,92 @@ func (a *adapter) feed(p []byte) {
 	a.in = append(a.in, p...)
 }
 
-// take copies buffered input into p and releases the buffer once empty.
+// TLS record framing, as the adapter follows it.
+const (
+	recordHeaderLen = 5
+	// maxCiphertext is the largest record body crypto/tls accepts (TLS
+	// 1.2's bound; TLS 1.3's is smaller).
+	maxCiphertext = 16384 + 2048
+)
+
+// recordRest returns how many of the buffered bytes b belong to the
+// record being handed (up to its end), and whether that end is in b. A
+// header not yet complete in b makes all of b count, not whole.
+func (a *adapter) recordRest(b []byte) (n int, whole bool) {
+	if a.hdrN == 0 && len(b) >= recordHeaderLen { // at a header, all of it here
+		rest := recordHeaderLen + (int(b[3])<<8 | int(b[4]))
+		if rest > len(b) {
+			return len(b), false
+		}
+		return rest, true
+	}
+	if a.hdrN < recordHeaderLen {
+		need := recordHeaderLen - int(a.hdrN)
+		if len(b) < need {
+			return len(b), false
+		}
+		var h [recordHeaderLen]byte
+		copy(h[copy(h[:], a.hdr[:a.hdrN]):], b[:need])
+		rest := need + (int(h[3])<<8 | int(h[4]))
+		if rest > len(b) {
+			return len(b), false
+		}
+		return rest, true
+	}
+	if a.body > len(b) {
+		return len(b), false
+	}
+	return a.body, true
+}
+
+// advance follows the framing over b, the bytes just handed (never past
+// the end of the current record).
+func (a *adapter) advance(b []byte) {
+	if a.hdrN < recordHeaderLen {
+		k := copy(a.hdr[a.hdrN:], b)
+		a.hdrN += uint8(k)
+		b = b[k:]
+		if a.hdrN < recordHeaderLen {
+			return
+		}
+		a.body = int(a.hdr[3])<<8 | int(a.hdr[4])
+	}
+	a.body -= len(b)
+	if a.body <= 0 {
+		a.hdrN, a.body = 0, 0 // at the next record's header
+		a.recs++
+		a.lastLen = uint16(a.hdr[3])<<8 | uint16(a.hdr[4])
+	}
+}
+
+// canProgress reports whether crypto/tls, holding no input, could do
+// anything but ask for more: a whole record is buffered, the stream
+// ended, or the buffered header is one crypto/tls rejects at once (a
+// record type or version it never accepts after the handshake, a
+// length beyond any record), which must reach it now, not after its
+// announced length has arrived.
+func (a *adapter) canProgress() bool {
+	if a.eof || a.closed {
+		return true
+	}
+	b := a.in[a.r:]
+	if _, whole := a.recordRest(b); whole {
+		return true
+	}
+	if a.hdrN != 0 || len(b) < recordHeaderLen {
+		return false // inside a record crypto/tls already checked; a header not all here
+	}
+	typ, major, length := b[0], b[1], int(b[3])<<8|int(b[4])
+	return typ < 20 || typ > 23 || major != 3 || length > maxCiphertext
+}
+
+// take copies buffered input into p, up to the end of the current
+// record, and releases the buffer once empty.
 func (a *adapter) take(p []byte) int {
-	n := copy(p, a.in[a.r:])
+	b := a.in[a.r:]
+	rest, _ := a.recordRest(b)
+	n := copy(p, b[:rest])
+	a.advance(b[:n])
 	a.r += n
 	if a.r == len(a.in) {
 		a.releaseIn()
@@ -109,6 +206,9 @@ func (a *adapter) appendOut(p []byte) {
 // drainOut appends the pending output to dst and releases its buffer.
 func (a *adapter) drainOut(dst []byte) []byte {
 	if len(a.out) == 0 {
+		if a.outp != nil {
+			a.releaseOut() // an empty pooled buffer
+		}
 		return dst
 	}
 	dst = append(dst, a.out...)
@@ -144,14 +244,24 @@ func (a *adapter) readBlocking(p []byte) (int, error) {
 	e := a.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	hs := e.hs
+	if hs.taken >= MaxHandshakeInput && !a.aborted {
+		// crypto/tls wants more than a handshake may take: end it.
+		if hs.abortCause == nil {
+			hs.abortCause = fmt.Errorf("%w (%d bytes)", ErrHandshakeInput, MaxHandshakeInput)
+		}
+		a.aborted = true
+	}
 	for a.r == len(a.in) && !a.eof && !a.aborted && !a.closed {
-		e.hs.cond.Wait()
+		hs.cond.Wait()
 	}
 	switch {
 	case a.aborted || a.closed:
 		return 0, net.ErrClosed
 	case a.r < len(a.in):
-		return a.take(p), nil
+		n := a.take(p)
+		hs.taken += n
+		return n, nil
 	}
 	a.eofRead = true
 	return 0, io.EOF
@@ -166,7 +276,7 @@ func (a *adapter) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	}
 	if a.directOn {
-		a.direct = append(a.direct, p...)
+		a.out = append(a.out, p...)
 	} else {
 		a.appendOut(p)
 	}
@@ -203,16 +313,16 @@ func (a *adapter) Close() error {
 
 // LocalAddr is Config.LocalAddr, or a placeholder.
 func (a *adapter) LocalAddr() net.Addr {
-	if a.localAddr != nil {
-		return a.localAddr
+	if a.addrs != nil && a.addrs.local != nil {
+		return a.addrs.local
 	}
 	return noAddr{}
 }
 
 // RemoteAddr is Config.RemoteAddr, or a placeholder.
 func (a *adapter) RemoteAddr() net.Addr {
-	if a.peerAddr != nil {
-		return a.peerAddr
+	if a.addrs != nil && a.addrs.remote != nil {
+		return a.addrs.remote
 	}
 	return noAddr{}
 }

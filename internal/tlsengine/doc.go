@@ -57,6 +57,9 @@
 // idle server engine (TestIdleMemory with TLSENGINE_MEM_N=2000): about
 // 6.9 KB after the handshake or a small record, 23.2 KB after a 16 KiB
 // record. Per record on the steady path the engine allocates nothing;
-// crypto/tls allocates one 24-byte value per record read and per
-// would-block probe (TestAllocsPerRecord).
+// crypto/tls allocates one 24-byte value per record read
+// (TestAllocsPerRecord): the adapter hands it one record at a time, so
+// the engine knows when it holds nothing and answers ErrWouldBlock
+// without asking it. A handshake takes at most MaxHandshakeInput bytes
+// (ErrHandshakeInput).
 package tlsengine

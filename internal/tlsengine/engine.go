@@ -16,6 +16,18 @@ import (
 // is zero.
 const DefaultHandshakeTimeout = 10 * time.Second
 
+// MaxHandshakeInput bounds the ciphertext a handshake takes from the
+// peer: a handshake needs a few KiB, a certificate chain some more, and
+// crypto/tls accepts a Certificate message of up to 256 KiB. A handshake
+// that has taken this much and asks for more fails with an error
+// wrapping ErrHandshakeInput. The loop feeding an engine should stop
+// reading once it has fed this much before the handshake ended (a peer
+// may send more while the handshake goroutine is queued or busy): what a
+// handshake holds is then bounded too. Bytes that follow the peer's last
+// handshake record (application data sent right after its Finished) are
+// not taken by the handshake and do not count.
+const MaxHandshakeInput = 128 << 10
+
 // Config configures an Engine.
 type Config struct {
 	// TLS is the crypto/tls configuration, used as given: certificates,
@@ -52,8 +64,13 @@ type Config struct {
 
 	// LocalAddr and RemoteAddr are what the handshake's net.Conn reports
 	// (tls.ClientHelloInfo.Conn, for instance); nil reports a placeholder.
+	// The engine drops them once the handshake succeeded.
 	LocalAddr, RemoteAddr net.Addr
 }
+
+// addrPair holds Config.LocalAddr and Config.RemoteAddr for the
+// handshake.
+type addrPair struct{ local, remote net.Addr }
 
 // Engine is one TLS connection's state machine, driven by an event loop
 // over standard crypto/tls. The loop moves bytes: it feeds the ciphertext
@@ -77,36 +94,62 @@ type Config struct {
 //	to send:             out, n, err = e.AppendWrite(out, plaintext)
 //	to end:              e.CloseWrite(); out = e.AppendOutput(out); send it; e.Close()
 type Engine struct {
-	// mu guards ad, hs, hsDone, hsErr, abortCause and closed while a
-	// handshake goroutine or timer may run; once the loop has seen the
-	// handshake succeed (ready), the loop alone touches ad, lock-free.
-	mu         sync.Mutex
-	ad         adapter
-	tc         *tls.Conn
-	notifyFn   func()
-	limiter    *Limiter
-	timeout    time.Duration
-	hs         *handshake // from Start until the handshake ends
-	hsErr      error
-	abortCause error
-	server     bool
-	started    bool
-	hsDone     bool
-	ready      bool // loop-only: the loop saw the handshake succeed
-	closed     bool
+	// mu guards ad, hs, hsDone, hsErr and closed while a handshake
+	// goroutine or timer may run; once the loop has seen the handshake
+	// succeed (ready), the loop alone touches ad, lock-free.
+	mu      sync.Mutex
+	ad      adapter
+	tc      *tls.Conn
+	pre     *hsParams  // from New until Start
+	hs      *handshake // from Start until the handshake ends
+	hsErr   error
+	server  bool
+	started bool
+	hsDone  bool
+	ready   bool // loop-only: the loop saw the handshake succeed
+	// quiet (loop-only) is true when crypto/tls holds neither input
+	// nor plaintext: its last Read asked for more, or returned a
+	// record's plaintext without filling the caller's buffer (it holds
+	// at most one record, see adapter). Read then answers ErrWouldBlock
+	// itself until the adapter can make it progress: a would-block
+	// probe through crypto/tls costs an allocation and a type switch.
+	quiet bool
+	// overhead is the record body's length minus its plaintext's when
+	// the peer does not pad (TLS 1.3: the tag and the content type; 0,
+	// unused, for TLS 1.2): once a record's plaintext has been read up
+	// to lastLen - overhead it is all read, so a Read that exactly
+	// fills the caller's buffer can leave crypto/tls quiet too.
+	// plainLeft is what is left of the current record's plaintext by
+	// that count; seenRecs is adapter.recs when it was set.
+	overhead  int8
+	closed    bool
+	inQueue   bool // in the Limiter's queue (Limiter.mu)
+	seenRecs  uint32
+	plainLeft int32
 
 	// The Limiter's queue, guarded by Limiter.mu.
-	inQueue      bool
 	qprev, qnext *Engine
+}
+
+// hsParams are the handshake's parameters from New until Start: an idle
+// engine keeps nothing of the handshake.
+type hsParams struct {
+	notify  func()
+	limiter *Limiter
+	timeout time.Duration
 }
 
 // handshake is the state that lives only while a handshake does.
 type handshake struct {
-	cond     sync.Cond // on Engine.mu: input, EOF or abort for the goroutine
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	timer    *time.Timer
-	launched bool // given to the Limiter
+	cond       sync.Cond // on Engine.mu: input, EOF or abort for the goroutine
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	timer      *time.Timer
+	notify     func() // Config.Notify
+	limiter    *Limiter
+	abortCause error // why abort ended it (timeout, Close, input bound)
+	taken      int   // ciphertext crypto/tls has taken (MaxHandshakeInput)
+	launched   bool  // given to the Limiter
 }
 
 // New returns an engine for one connection. Nothing runs until Start.
@@ -117,20 +160,18 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Notify == nil {
 		return nil, errors.New("tlsengine: Config.Notify is nil")
 	}
-	e := &Engine{
-		notifyFn: cfg.Notify,
-		limiter:  cfg.Limiter,
-		timeout:  cfg.HandshakeTimeout,
-		server:   cfg.Server,
+	pre := &hsParams{notify: cfg.Notify, limiter: cfg.Limiter, timeout: cfg.HandshakeTimeout}
+	if pre.limiter == nil {
+		pre.limiter = defaultLimiter
 	}
-	if e.limiter == nil {
-		e.limiter = defaultLimiter
+	if pre.timeout == 0 {
+		pre.timeout = DefaultHandshakeTimeout
 	}
-	if e.timeout == 0 {
-		e.timeout = DefaultHandshakeTimeout
-	}
+	e := &Engine{pre: pre, server: cfg.Server}
 	e.ad.e = e
-	e.ad.localAddr, e.ad.peerAddr = cfg.LocalAddr, cfg.RemoteAddr
+	if cfg.LocalAddr != nil || cfg.RemoteAddr != nil {
+		e.ad.addrs = &addrPair{cfg.LocalAddr, cfg.RemoteAddr}
+	}
 	if cfg.Server {
 		e.tc = tls.Server(&e.ad, cfg.TLS)
 	} else {
@@ -155,14 +196,16 @@ func (e *Engine) Start() error {
 		return errors.New("tlsengine: Start called twice")
 	}
 	e.started = true
-	hs := &handshake{}
+	p := e.pre
+	e.pre = nil
+	hs := &handshake{notify: p.notify, limiter: p.limiter}
 	hs.cond.L = &e.mu
 	hs.ctx, hs.cancel = context.WithCancelCause(context.Background())
 	e.hs = hs
 	e.ad.blocking = true
-	if e.timeout > 0 {
-		cause := fmt.Errorf("%w after %v", ErrHandshakeTimeout, e.timeout)
-		hs.timer = time.AfterFunc(e.timeout, func() { e.abort(cause) })
+	if p.timeout > 0 {
+		cause := fmt.Errorf("%w after %v", ErrHandshakeTimeout, p.timeout)
+		hs.timer = time.AfterFunc(p.timeout, func() { e.abort(cause) })
 	}
 	switch {
 	case !e.server || e.ad.r < len(e.ad.in):
@@ -177,7 +220,7 @@ func (e *Engine) Start() error {
 func (e *Engine) launchLocked() error {
 	hs := e.hs
 	hs.launched = true
-	if e.limiter.start(e) {
+	if hs.limiter.start(e) {
 		return nil
 	}
 	err := fmt.Errorf("%w: %w", ErrHandshake, ErrHandshakeLimit)
@@ -216,8 +259,8 @@ func (e *Engine) abort(cause error) {
 		e.mu.Unlock()
 		return
 	}
-	if e.abortCause == nil {
-		e.abortCause = cause
+	if hs.abortCause == nil {
+		hs.abortCause = cause
 	}
 	e.ad.aborted = true
 	hs.cond.Broadcast()
@@ -227,7 +270,7 @@ func (e *Engine) abort(cause error) {
 	// A handshake not given to the Limiter, or still queued, has no
 	// goroutine to end it: end it here. A running one ends on its own
 	// now that its reads fail.
-	if !launched || e.limiter.remove(e) {
+	if !launched || hs.limiter.remove(e) {
 		e.finish(cause)
 	}
 }
@@ -245,8 +288,8 @@ func (e *Engine) endLocked(err error) {
 		return
 	}
 	hs := e.hs
-	if e.abortCause != nil {
-		err = e.abortCause // the handshake's own error is its consequence
+	if hs.abortCause != nil {
+		err = hs.abortCause // the handshake's own error is its consequence
 	}
 	switch {
 	case err == nil:
@@ -262,15 +305,14 @@ func (e *Engine) endLocked(err error) {
 	}
 	hs.cancel(context.Canceled)
 	if !e.closed {
-		e.notifyFn()
+		hs.notify() // the last call: hs, and what Notify holds, go with it
 	}
-	e.notifyFn = nil // never called again: what it holds is released
 }
 
 // notify wakes the loop during the handshake; e.mu is held.
 func (e *Engine) notify() {
 	if !e.closed {
-		e.notifyFn()
+		e.hs.notify()
 	}
 }
 
@@ -310,6 +352,10 @@ func (e *Engine) sync() error {
 		return e.hsErr
 	}
 	e.ready = true
+	e.ad.addrs = nil // the handshake goroutine is done with them
+	if e.tc.ConnectionState().Version == tls.VersionTLS13 {
+		e.overhead = 16 + 1 // every TLS 1.3 suite's tag, the inner content type
+	}
 	return nil
 }
 
@@ -402,10 +448,21 @@ func (e *Engine) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if e.quiet && !e.ad.canProgress() {
+		return 0, ErrWouldBlock
+	}
 	n, err := e.tc.Read(p)
 	if err == nil || n > 0 {
+		a := &e.ad
+		if a.recs != e.seenRecs { // the plaintext comes from a new record
+			e.seenRecs = a.recs
+			e.plainLeft = int32(a.lastLen) - int32(e.overhead)
+		}
+		e.plainLeft -= int32(n)
+		e.quiet = n < len(p) || (e.overhead != 0 && e.plainLeft == 0)
 		return n, nil // a final error comes back on the next call
 	}
+	e.quiet = err == ErrWouldBlock
 	return 0, e.readError(err)
 }
 
@@ -452,10 +509,10 @@ func (e *Engine) AppendWrite(dst, p []byte) ([]byte, int, error) {
 		}
 	}
 	a := &e.ad
-	a.direct, a.directOn = a.drainOut(dst), true
+	a.out, a.directOn = a.drainOut(dst), true // out is empty now
 	n, err := e.tc.Write(p)
-	dst = a.direct
-	a.direct, a.directOn = nil, false
+	dst = a.out
+	a.out, a.directOn = nil, false
 	if err != nil {
 		return dst, n, e.writeError(err)
 	}

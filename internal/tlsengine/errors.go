@@ -34,6 +34,12 @@ var (
 	// Limiter has as many handshakes running and queued as it allows.
 	ErrHandshakeLimit = errors.New("tlsengine: too many handshakes in flight")
 
+	// ErrHandshakeInput is wrapped (with ErrHandshake) by the error of
+	// a handshake that asked for more than MaxHandshakeInput bytes of
+	// records from the peer without finishing: a peer streaming an
+	// endless handshake message.
+	ErrHandshakeInput = errors.New("tlsengine: handshake input over the limit")
+
 	// ErrHandshakePending is returned by Read, Write, AppendWrite and
 	// CloseWrite before the handshake has completed.
 	ErrHandshakePending = errors.New("tlsengine: handshake not complete")
