@@ -29,6 +29,32 @@ type kidSlot struct {
 	seq  uint64
 }
 
+// kidChunk is the number of slots of a chunk of a scope's child table
+// (6 KiB, a size class of the allocator), and of its first part.
+const kidChunk = 256
+
+// kid returns the child table's slot.
+func (s *Scope) kid(slot int32) *kidSlot {
+	if slot < kidChunk {
+		return &s.kids[slot]
+	}
+	i := slot - kidChunk
+	return &s.more[i/kidChunk][i%kidChunk]
+}
+
+// newSlot makes room for one more slot at the end of the child table.
+func (s *Scope) newSlot() int32 {
+	slot := s.slots
+	switch {
+	case slot < kidChunk:
+		s.kids = append(s.kids, kidSlot{})
+	case int((slot-kidChunk)/kidChunk) == len(s.more):
+		s.more = append(s.more, new([kidChunk]kidSlot))
+	}
+	s.slots++
+	return slot
+}
+
 // Scope is a node of the ownership tree, the role talloc parents play in C
 // tevent. Events, requests, queues, proxies and child scopes are created
 // from a Scope and are freed with it, newest first. The Context embeds its
@@ -41,8 +67,14 @@ type Scope struct {
 	link ownLink // in the parent scope
 	// The child table: adopting and disowning touch only the item and its
 	// slot (no neighbours, as a linked list would), and freed slots are
-	// reused. Creation order lives in the slots' seq.
+	// reused. Creation order lives in the slots' seq. Slots [0, kidChunk)
+	// are in kids, which grows by append; the ones after in fixed chunks
+	// of kidChunk slots (more), so that a scope with many children (a
+	// server's scope, one fd event per connection) grows without copying
+	// its table and leaving the old copies behind as garbage.
 	kids        []kidSlot
+	more        []*[kidChunk]kidSlot
+	slots       int32 // slots in use: [0, slots) of kids, then more
 	freeSlots   []int32
 	kidSeq      uint64
 	live        int
@@ -101,11 +133,10 @@ func (s *Scope) adopt(l *ownLink, item owned) {
 		s.freeSlots = s.freeSlots[:n-1]
 		s.reused = true
 	} else {
-		slot = int32(len(s.kids))
-		s.kids = append(s.kids, kidSlot{})
+		slot = s.newSlot()
 	}
 	s.kidSeq++
-	s.kids[slot] = kidSlot{item: item, seq: s.kidSeq}
+	*s.kid(slot) = kidSlot{item: item, seq: s.kidSeq}
 	s.live++
 	l.owner = s
 	l.slot = slot
@@ -119,17 +150,20 @@ func disown(l *ownLink) {
 		return
 	}
 	l.owner = nil
-	if int(l.slot) >= len(s.kids) {
+	if l.slot >= s.slots {
 		return // freed with its scope already
 	}
-	if k := &s.kids[l.slot]; k.item == nil || uint32(k.seq) != l.seq {
+	k := s.kid(l.slot)
+	if k.item == nil || uint32(k.seq) != l.seq {
 		return // freed with its scope already
 	}
-	s.kids[l.slot] = kidSlot{}
+	*k = kidSlot{}
 	s.live--
 	if s.live == 0 && !s.freed {
 		// Empty again: start over, so slot order is creation order.
+		// (The chunks are kept, empty, as kids keeps its capacity.)
 		s.kids = s.kids[:0]
+		s.slots = 0
 		s.freeSlots = s.freeSlots[:0]
 		s.reused = false
 		return
@@ -204,13 +238,13 @@ func (s *Scope) freeTree() {
 
 func (s *Scope) freeChildren() {
 	if s.live == 0 {
-		s.kids, s.freeSlots = nil, nil
+		s.kids, s.more, s.slots, s.freeSlots = nil, nil, 0, nil
 		return
 	}
 	if !s.reused {
 		// Slot order is creation order: free from the end.
-		for i := len(s.kids) - 1; i >= 0; i-- {
-			s.freeSlot(int32(i), s.kids[i].seq)
+		for i := s.slots - 1; i >= 0; i-- {
+			s.freeSlot(i, s.kid(i).seq)
 		}
 	} else {
 		type kid struct {
@@ -218,9 +252,9 @@ func (s *Scope) freeChildren() {
 			seq  uint64
 		}
 		order := make([]kid, 0, s.live)
-		for i, k := range s.kids {
-			if k.item != nil {
-				order = append(order, kid{int32(i), k.seq})
+		for i := int32(0); i < s.slots; i++ {
+			if k := s.kid(i); k.item != nil {
+				order = append(order, kid{i, k.seq})
 			}
 		}
 		slices.SortFunc(order, func(a, b kid) int { return cmp.Compare(b.seq, a.seq) })
@@ -228,17 +262,18 @@ func (s *Scope) freeChildren() {
 			s.freeSlot(k.slot, k.seq)
 		}
 	}
-	s.kids, s.freeSlots = nil, nil
+	s.kids, s.more, s.slots, s.freeSlots = nil, nil, 0, nil
 }
 
 // freeSlot frees the child in slot if it is still the one created as seq
 // (freeing an earlier child may have freed it already).
 func (s *Scope) freeSlot(slot int32, seq uint64) {
-	k := s.kids[slot]
+	p := s.kid(slot)
+	k := *p
 	if k.item == nil || k.seq != seq {
 		return
 	}
-	s.kids[slot] = kidSlot{}
+	*p = kidSlot{}
 	s.live--
 	k.item.ownerLink().owner = nil
 	k.item.freeOwned()

@@ -82,6 +82,11 @@ type Backend struct {
 	// for nothing. Every quietWaits-th wait tries again, so that a loop
 	// that always finds one descriptor ready goes back to trying first.
 	quiet int
+	// ctl is epoll_ctl's argument: the calls go through a function
+	// variable (sysEpollCtl), so an argument on the stack would escape,
+	// and every Add, Modify (the core's audit: one per registration) and
+	// Delete would allocate it.
+	ctl unix.EpollEvent
 
 	// runtime mode: epfd as seen by the Go runtime's poller
 	file    *os.File
@@ -156,26 +161,27 @@ func (b *Backend) Caps() poller.Caps { return 0 }
 
 // Add implements poller.Backend.
 func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
-	ev := epollEvent(tok, poller.PollBits(in))
-	err := sysEpollCtl(b.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	b.ctl = epollEvent(tok, poller.PollBits(in))
+	err := sysEpollCtl(b.epfd, unix.EPOLL_CTL_ADD, fd, &b.ctl)
 	if err == unix.EEXIST {
 		// Registered under a number closed and reused behind our back,
 		// whose old file is still open elsewhere: take it over.
-		err = sysEpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+		b.ctl = epollEvent(tok, poller.PollBits(in))
+		err = sysEpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &b.ctl)
 	}
 	return ctlError("EPOLL_CTL_ADD", err)
 }
 
 // Modify implements poller.Backend.
 func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
-	ev := epollEvent(tok, poller.PollBits(in))
-	return ctlError("EPOLL_CTL_MOD", sysEpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev))
+	b.ctl = epollEvent(tok, poller.PollBits(in))
+	return ctlError("EPOLL_CTL_MOD", sysEpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &b.ctl))
 }
 
 // Delete implements poller.Backend.
 func (b *Backend) Delete(fd int) error {
-	var ev unix.EpollEvent
-	err := sysEpollCtl(b.epfd, unix.EPOLL_CTL_DEL, fd, &ev)
+	b.ctl = unix.EpollEvent{}
+	err := sysEpollCtl(b.epfd, unix.EPOLL_CTL_DEL, fd, &b.ctl)
 	if err == unix.ENOENT || err == unix.EBADF {
 		return nil // closed already: the kernel forgot it
 	}

@@ -29,10 +29,10 @@ func SetFaults(poll func(fds []unix.PollFd, ms int) (int, error)) (restore func(
 // Backend is a poll(2) backend.
 type Backend struct {
 	wake  *wakefd.WakeFD
-	pfds  []unix.PollFd  // pfds[0] is the wake-up descriptor
-	toks  []poller.Token // toks[i] is the token of pfds[i]
-	pos   []int32        // fd -> index in pfds + 1; 0 when absent
-	start int            // rotating scan start, for fairness when evs fills up
+	pfds  []unix.PollFd              // pfds[0] is the wake-up descriptor
+	toks  poller.Table[poller.Token] // toks[i] is the token of pfds[i]
+	pos   poller.Table[int32]        // fd -> index in pfds + 1; 0 when absent
+	start int                        // rotating scan start, for fairness when evs fills up
 	caps  poller.Caps
 }
 
@@ -48,7 +48,6 @@ func New(shared bool) (*Backend, error) {
 		b.caps |= poller.CapSharedChanges
 	}
 	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
-	b.toks = append(b.toks, 0)
 	return b, nil
 }
 
@@ -56,12 +55,7 @@ func New(shared bool) (*Backend, error) {
 // reports a closed one as POLLNVAL.
 func (b *Backend) Caps() poller.Caps { return b.caps }
 
-func (b *Backend) index(fd int) int32 {
-	if fd < 0 || fd >= len(b.pos) {
-		return 0
-	}
-	return b.pos[fd]
-}
+func (b *Backend) index(fd int) int32 { return b.pos.At(fd) }
 
 // Add implements poller.Backend. poll(2) learns of a bad number only when
 // it polls: it then reports it as ReadyInvalid.
@@ -72,12 +66,9 @@ func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
 	if b.index(fd) != 0 {
 		return b.Modify(fd, tok, in)
 	}
-	for fd >= len(b.pos) {
-		b.pos = append(b.pos, make([]int32, len(b.pos)+64)...)
-	}
 	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(fd), Events: int16(poller.PollBits(in))})
-	b.toks = append(b.toks, tok)
-	b.pos[fd] = int32(len(b.pfds))
+	b.toks.Set(len(b.pfds)-1, tok)
+	b.pos.Set(fd, int32(len(b.pfds)))
 	return nil
 }
 
@@ -88,7 +79,7 @@ func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 		return fmt.Errorf("poll: %w: %d", poller.ErrNotRegistered, fd)
 	}
 	b.pfds[idx-1].Events = int16(poller.PollBits(in))
-	b.toks[idx-1] = tok
+	b.toks.Set(int(idx-1), tok)
 	return nil
 }
 
@@ -102,12 +93,12 @@ func (b *Backend) Delete(fd int) error {
 	last := len(b.pfds) - 1
 	if i != last {
 		b.pfds[i] = b.pfds[last]
-		b.toks[i] = b.toks[last]
-		b.pos[b.pfds[i].Fd] = int32(i + 1)
+		b.toks.Set(i, b.toks.At(last))
+		b.pos.Set(int(b.pfds[i].Fd), int32(i+1))
 	}
 	b.pfds = b.pfds[:last]
-	b.toks = b.toks[:last]
-	b.pos[fd] = 0
+	b.toks.Set(last, 0)
+	b.pos.Set(fd, 0)
 	return nil
 }
 
@@ -143,7 +134,7 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	for ; k < count && out < len(evs); k++ {
 		i := 1 + (b.start+k)%count
 		if re := b.pfds[i].Revents; re != 0 {
-			evs[out] = poller.Event{Token: b.toks[i], Ready: poller.ReadyFromPollBits(uint32(uint16(re)))}
+			evs[out] = poller.Event{Token: b.toks.At(i), Ready: poller.ReadyFromPollBits(uint32(uint16(re)))}
 			out++
 		}
 	}
