@@ -33,26 +33,49 @@ type kidSlot struct {
 // (6 KiB, a size class of the allocator), and of its first part.
 const kidChunk = 256
 
+// kidChunks holds the slots of a child table beyond its first kidChunk,
+// apart from the Scope (which every request with a scope of its own
+// embeds) since few scopes need it.
+type kidChunks struct {
+	chunks []*[kidChunk]kidSlot
+	n      int32 // slots in use, kidChunk on
+}
+
+// slots is the number of slots in use in the child table.
+func (s *Scope) slots() int32 {
+	n := int32(len(s.kids))
+	if s.more != nil {
+		n += s.more.n
+	}
+	return n
+}
+
 // kid returns the child table's slot.
 func (s *Scope) kid(slot int32) *kidSlot {
 	if slot < kidChunk {
 		return &s.kids[slot]
 	}
 	i := slot - kidChunk
-	return &s.more[i/kidChunk][i%kidChunk]
+	return &s.more.chunks[i/kidChunk][i%kidChunk]
 }
 
 // newSlot makes room for one more slot at the end of the child table.
 func (s *Scope) newSlot() int32 {
-	slot := s.slots
-	switch {
-	case slot < kidChunk:
+	if n := len(s.kids); n < kidChunk {
 		s.kids = append(s.kids, kidSlot{})
-	case int((slot-kidChunk)/kidChunk) == len(s.more):
-		s.more = append(s.more, new([kidChunk]kidSlot))
+		return int32(n)
 	}
-	s.slots++
-	return slot
+	m := s.more
+	if m == nil {
+		m = new(kidChunks)
+		s.more = m
+	}
+	i := m.n
+	if int(i/kidChunk) == len(m.chunks) {
+		m.chunks = append(m.chunks, new([kidChunk]kidSlot))
+	}
+	m.n++
+	return kidChunk + i
 }
 
 // Scope is a node of the ownership tree, the role talloc parents play in C
@@ -73,14 +96,13 @@ type Scope struct {
 	// server's scope, one fd event per connection) grows without copying
 	// its table and leaving the old copies behind as garbage.
 	kids        []kidSlot
-	more        []*[kidChunk]kidSlot
-	slots       int32 // slots in use: [0, slots) of kids, then more
+	more        *kidChunks // slots from kidChunk on; nil until needed
 	freeSlots   []int32
 	kidSeq      uint64
 	live        int
 	reused      bool // a slot was reused: slot order is not creation order
-	destructors []func()
 	freed       bool
+	destructors []func()
 	req         *reqBase // the request whose own scope this is, if any
 }
 
@@ -150,7 +172,7 @@ func disown(l *ownLink) {
 		return
 	}
 	l.owner = nil
-	if l.slot >= s.slots {
+	if l.slot >= s.slots() {
 		return // freed with its scope already
 	}
 	k := s.kid(l.slot)
@@ -163,7 +185,9 @@ func disown(l *ownLink) {
 		// Empty again: start over, so slot order is creation order.
 		// (The chunks are kept, empty, as kids keeps its capacity.)
 		s.kids = s.kids[:0]
-		s.slots = 0
+		if s.more != nil {
+			s.more.n = 0
+		}
 		s.freeSlots = s.freeSlots[:0]
 		s.reused = false
 		return
@@ -238,12 +262,12 @@ func (s *Scope) freeTree() {
 
 func (s *Scope) freeChildren() {
 	if s.live == 0 {
-		s.kids, s.more, s.slots, s.freeSlots = nil, nil, 0, nil
+		s.kids, s.more, s.freeSlots = nil, nil, nil
 		return
 	}
 	if !s.reused {
 		// Slot order is creation order: free from the end.
-		for i := s.slots - 1; i >= 0; i-- {
+		for i := s.slots() - 1; i >= 0; i-- {
 			s.freeSlot(i, s.kid(i).seq)
 		}
 	} else {
@@ -252,7 +276,7 @@ func (s *Scope) freeChildren() {
 			seq  uint64
 		}
 		order := make([]kid, 0, s.live)
-		for i := int32(0); i < s.slots; i++ {
+		for i, n := int32(0), s.slots(); i < n; i++ {
 			if k := s.kid(i); k.item != nil {
 				order = append(order, kid{i, k.seq})
 			}
@@ -262,7 +286,7 @@ func (s *Scope) freeChildren() {
 			s.freeSlot(k.slot, k.seq)
 		}
 	}
-	s.kids, s.more, s.slots, s.freeSlots = nil, nil, 0, nil
+	s.kids, s.more, s.freeSlots = nil, nil, nil
 }
 
 // freeSlot frees the child in slot if it is still the one created as seq
