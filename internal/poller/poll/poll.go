@@ -29,7 +29,7 @@ func SetFaults(poll func(fds []unix.PollFd, ms int) (int, error)) (restore func(
 // Backend is a poll(2) backend.
 type Backend struct {
 	wake  *wakefd.WakeFD
-	pfds  []unix.PollFd              // pfds[0] is the wake-up descriptor
+	fds   pollfds                    // fds.a[0] is the wake-up descriptor
 	toks  poller.Table[poller.Token] // toks[i] is the token of pfds[i]
 	pos   poller.Table[int32]        // fd -> index in pfds + 1; 0 when absent
 	start int                        // rotating scan start, for fairness when evs fills up
@@ -47,7 +47,7 @@ func New(shared bool) (*Backend, error) {
 	if shared {
 		b.caps |= poller.CapSharedChanges
 	}
-	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
+	b.fds.push(unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
 	return b, nil
 }
 
@@ -66,9 +66,9 @@ func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
 	if b.index(fd) != 0 {
 		return b.Modify(fd, tok, in)
 	}
-	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(fd), Events: int16(poller.PollBits(in))})
-	b.toks.Set(len(b.pfds)-1, tok)
-	b.pos.Set(fd, int32(len(b.pfds)))
+	b.fds.push(unix.PollFd{Fd: int32(fd), Events: int16(poller.PollBits(in))})
+	b.toks.Set(len(b.fds.a)-1, tok)
+	b.pos.Set(fd, int32(len(b.fds.a)))
 	return nil
 }
 
@@ -78,7 +78,7 @@ func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 	if idx == 0 {
 		return fmt.Errorf("poll: %w: %d", poller.ErrNotRegistered, fd)
 	}
-	b.pfds[idx-1].Events = int16(poller.PollBits(in))
+	b.fds.a[idx-1].Events = int16(poller.PollBits(in))
 	b.toks.Set(int(idx-1), tok)
 	return nil
 }
@@ -90,13 +90,14 @@ func (b *Backend) Delete(fd int) error {
 		return nil
 	}
 	i := int(idx - 1)
-	last := len(b.pfds) - 1
+	pfds := b.fds.a
+	last := len(pfds) - 1
 	if i != last {
-		b.pfds[i] = b.pfds[last]
+		pfds[i] = pfds[last]
 		b.toks.Set(i, b.toks.At(last))
-		b.pos.Set(int(b.pfds[i].Fd), int32(i+1))
+		b.pos.Set(int(pfds[i].Fd), int32(i+1))
 	}
-	b.pfds = b.pfds[:last]
+	b.fds.a = pfds[:last]
 	b.toks.Set(last, 0)
 	b.pos.Set(fd, 0)
 	return nil
@@ -104,13 +105,14 @@ func (b *Backend) Delete(fd int) error {
 
 // Wait implements poller.Backend.
 func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
-	for i := range b.pfds {
-		b.pfds[i].Revents = 0
+	pfds := b.fds.a
+	for i := range pfds {
+		pfds[i].Revents = 0
 	}
 	if ms != 0 {
 		poller.BeforeBlock()
 	}
-	n, err := sysPoll(b.pfds, ms)
+	n, err := sysPoll(pfds, ms)
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
 			return 0, nil
@@ -120,10 +122,10 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	if b.pfds[0].Revents != 0 {
+	if pfds[0].Revents != 0 {
 		b.wake.Drain()
 	}
-	count := len(b.pfds) - 1
+	count := len(pfds) - 1
 	if count == 0 {
 		return 0, nil
 	}
@@ -133,7 +135,7 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	out, k := 0, 0
 	for ; k < count && out < len(evs); k++ {
 		i := 1 + (b.start+k)%count
-		if re := b.pfds[i].Revents; re != 0 {
+		if re := pfds[i].Revents; re != 0 {
 			evs[out] = poller.Event{Token: b.toks.At(i), Ready: poller.ReadyFromPollBits(uint32(uint16(re)))}
 			out++
 		}
@@ -152,4 +154,7 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 func (b *Backend) Wake() error { return b.wake.Wake() }
 
 // Close implements poller.Backend.
-func (b *Backend) Close() error { return b.wake.Close() }
+func (b *Backend) Close() error {
+	b.fds.release()
+	return b.wake.Close()
+}
