@@ -21,11 +21,12 @@ const idleHeapPerConn = 300
 
 // idleAllocPerConn bounds the bytes allocated while an idle connection is
 // set up (accepted, registered, one message echoed), garbage included:
-// measured 250 (epoll) to 280 (poll, standard, io_uring). Garbage made per connection counts in a server's resident
-// memory until the collector runs: tables grown by copying (which left
-// 90 to 130 bytes per connection behind before they were kept in pages:
-// 325 to 400 allocated) or an allocation per epoll_ctl would break this
-// bound.
+// measured 250 (epoll) to 280 (poll, standard, io_uring). Garbage made
+// per connection counts in a server's resident memory until the
+// collector runs and the runtime returns it: tables grown by copying
+// (which left 90 to 130 bytes per connection behind before they were kept
+// in pages: 325 to 400 allocated) or an allocation per epoll_ctl would
+// break this bound.
 const idleAllocPerConn = 320
 
 // A plain Conn stays in the allocator's 80-byte size class: a field more
