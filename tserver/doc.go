@@ -74,7 +74,7 @@
 //     else while idle (at most 300 bytes of heap, and at most 320
 //     allocated to set it up, on every backend:
 //     TestServerIdleHeapPerConn; resident memory grows by about 0.26 KB
-//     per connection on epoll, 0.28 on io_uring and 0.31 on poll,
+//     per connection on epoll, 0.28 on io_uring and 0.29 on poll,
 //     measured with 10,000 idle connections held by a client process);
 //     connections are bounded by the
 //     descriptor limit (RLIMIT_NOFILE), and accept pauses for
