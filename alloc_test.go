@@ -141,6 +141,19 @@ func TestEventSizes(t *testing.T) {
 	}
 }
 
+// TestFDStateSlab pins the slab of fd states to the 4096-byte size class
+// it is made for: a state that grows makes the slab cross it (and cost
+// 8192 bytes), one that shrinks leaves room for more states.
+func TestFDStateSlab(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are stated for 64-bit platforms")
+	}
+	size := unsafe.Sizeof(fdState{})
+	if slab := fdStateSlab * size; slab > 4096 || slab+size <= 4096 {
+		t.Errorf("fdStateSlab (%d) states of %d bytes take %d bytes: want the most that fit in 4096", fdStateSlab, size, slab)
+	}
+}
+
 // TestReqAllocations pins what a request costs: one allocation, the
 // request itself, also with a cancel and a cleanup function (typed fields
 // of Req, as every stream request sets them); its extra comes only with

@@ -29,6 +29,55 @@ type kidSlot struct {
 	seq  uint64
 }
 
+// kidChunk is the number of slots of a chunk of a scope's child table
+// (6 KiB, a size class of the allocator), and of its first part.
+const kidChunk = 256
+
+// kidChunks holds the slots of a child table beyond its first kidChunk,
+// apart from the Scope (which every request with a scope of its own
+// embeds) since few scopes need it.
+type kidChunks struct {
+	chunks []*[kidChunk]kidSlot
+	n      int32 // slots in use, kidChunk on
+}
+
+// slots is the number of slots in use in the child table.
+func (s *Scope) slots() int32 {
+	n := int32(len(s.kids))
+	if s.more != nil {
+		n += s.more.n
+	}
+	return n
+}
+
+// kid returns the child table's slot.
+func (s *Scope) kid(slot int32) *kidSlot {
+	if slot < kidChunk {
+		return &s.kids[slot]
+	}
+	i := slot - kidChunk
+	return &s.more.chunks[i/kidChunk][i%kidChunk]
+}
+
+// newSlot makes room for one more slot at the end of the child table.
+func (s *Scope) newSlot() int32 {
+	if n := len(s.kids); n < kidChunk {
+		s.kids = append(s.kids, kidSlot{})
+		return int32(n)
+	}
+	m := s.more
+	if m == nil {
+		m = new(kidChunks)
+		s.more = m
+	}
+	i := m.n
+	if int(i/kidChunk) == len(m.chunks) {
+		m.chunks = append(m.chunks, new([kidChunk]kidSlot))
+	}
+	m.n++
+	return kidChunk + i
+}
+
 // Scope is a node of the ownership tree, the role talloc parents play in C
 // tevent. Events, requests, queues, proxies and child scopes are created
 // from a Scope and are freed with it, newest first. The Context embeds its
@@ -41,14 +90,19 @@ type Scope struct {
 	link ownLink // in the parent scope
 	// The child table: adopting and disowning touch only the item and its
 	// slot (no neighbours, as a linked list would), and freed slots are
-	// reused. Creation order lives in the slots' seq.
+	// reused. Creation order lives in the slots' seq. Slots [0, kidChunk)
+	// are in kids, which grows by append; the ones after in fixed chunks
+	// of kidChunk slots (more), so that a scope with many children (a
+	// server's scope, one fd event per connection) grows without copying
+	// its table and leaving the old copies behind as garbage.
 	kids        []kidSlot
+	more        *kidChunks // slots from kidChunk on; nil until needed
 	freeSlots   []int32
 	kidSeq      uint64
 	live        int
 	reused      bool // a slot was reused: slot order is not creation order
-	destructors []func()
 	freed       bool
+	destructors []func()
 	req         *reqBase // the request whose own scope this is, if any
 }
 
@@ -102,11 +156,10 @@ func (s *Scope) adopt(l *ownLink, item owned) {
 		s.freeSlots = s.freeSlots[:n-1]
 		s.reused = true
 	} else {
-		slot = int32(len(s.kids))
-		s.kids = append(s.kids, kidSlot{})
+		slot = s.newSlot()
 	}
 	s.kidSeq++
-	s.kids[slot] = kidSlot{item: item, seq: s.kidSeq}
+	*s.kid(slot) = kidSlot{item: item, seq: s.kidSeq}
 	s.live++
 	l.owner = s
 	l.slot = slot
@@ -120,17 +173,22 @@ func disown(l *ownLink) {
 		return
 	}
 	l.owner = nil
-	if int(l.slot) >= len(s.kids) {
+	if l.slot >= s.slots() {
 		return // freed with its scope already
 	}
-	if k := &s.kids[l.slot]; k.item == nil || uint32(k.seq) != l.seq {
+	k := s.kid(l.slot)
+	if k.item == nil || uint32(k.seq) != l.seq {
 		return // freed with its scope already
 	}
-	s.kids[l.slot] = kidSlot{}
+	*k = kidSlot{}
 	s.live--
 	if s.live == 0 && !s.freed {
 		// Empty again: start over, so slot order is creation order.
+		// (The chunks are kept, empty, as kids keeps its capacity.)
 		s.kids = s.kids[:0]
+		if s.more != nil {
+			s.more.n = 0
+		}
 		s.freeSlots = s.freeSlots[:0]
 		s.reused = false
 		return
@@ -205,13 +263,13 @@ func (s *Scope) freeTree() {
 
 func (s *Scope) freeChildren() {
 	if s.live == 0 {
-		s.kids, s.freeSlots = nil, nil
+		s.kids, s.more, s.freeSlots = nil, nil, nil
 		return
 	}
 	if !s.reused {
 		// Slot order is creation order: free from the end.
-		for i := len(s.kids) - 1; i >= 0; i-- {
-			s.freeSlot(int32(i), s.kids[i].seq)
+		for i := s.slots() - 1; i >= 0; i-- {
+			s.freeSlot(i, s.kid(i).seq)
 		}
 	} else {
 		type kid struct {
@@ -219,9 +277,9 @@ func (s *Scope) freeChildren() {
 			seq  uint64
 		}
 		order := make([]kid, 0, s.live)
-		for i, k := range s.kids {
-			if k.item != nil {
-				order = append(order, kid{int32(i), k.seq})
+		for i, n := int32(0), s.slots(); i < n; i++ {
+			if k := s.kid(i); k.item != nil {
+				order = append(order, kid{i, k.seq})
 			}
 		}
 		slices.SortFunc(order, func(a, b kid) int { return cmp.Compare(b.seq, a.seq) })
@@ -229,17 +287,18 @@ func (s *Scope) freeChildren() {
 			s.freeSlot(k.slot, k.seq)
 		}
 	}
-	s.kids, s.freeSlots = nil, nil
+	s.kids, s.more, s.freeSlots = nil, nil, nil
 }
 
 // freeSlot frees the child in slot if it is still the one created as seq
 // (freeing an earlier child may have freed it already).
 func (s *Scope) freeSlot(slot int32, seq uint64) {
-	k := s.kids[slot]
+	p := s.kid(slot)
+	k := *p
 	if k.item == nil || k.seq != seq {
 		return
 	}
-	s.kids[slot] = kidSlot{}
+	*p = kidSlot{}
 	s.live--
 	k.item.ownerLink().owner = nil
 	k.item.freeOwned()

@@ -73,6 +73,80 @@ func TestScopeFreeOrder(t *testing.T) {
 	})
 }
 
+// TestScopeManyChildren: a child table past its first kidChunk slots (in
+// chunks) keeps the rules of a small one: children freed early are
+// unlinked, their slots reused, the rest freed newest first; emptied, it
+// starts over.
+func TestScopeManyChildren(t *testing.T) {
+	ev, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Free()
+	s := ev.NewScope()
+	var order []int
+	kids := make(map[int]*Scope)
+	next := 0
+	add := func() {
+		i := next
+		next++
+		c := s.NewScope()
+		c.OnFree(func() { order = append(order, i) })
+		kids[i] = c
+	}
+	for range 3*kidChunk + 10 {
+		add()
+	}
+	// Free every third one early, in a scattered order, then add as
+	// many again: they take the freed slots, in every chunk.
+	var early []int
+	for i := 0; i < next; i += 3 {
+		early = append(early, i)
+	}
+	for k := range early {
+		i := early[(k*7)%len(early)]
+		kids[i].Free()
+		delete(kids, i)
+	}
+	order = order[:0]
+	for range len(early) + kidChunk {
+		add()
+	}
+	if got, want := s.live, len(kids); got != want {
+		t.Fatalf("live children %d, want %d", got, want)
+	}
+	s.Free()
+	if len(order) != len(kids) {
+		t.Fatalf("%d children freed with the scope, want %d", len(order), len(kids))
+	}
+	if !slices.IsSortedFunc(order, func(a, b int) int { return b - a }) {
+		t.Errorf("children not freed newest first: %v...", order[:min(len(order), 20)])
+	}
+
+	// Emptied one by one, a big table starts over and grows again.
+	s2 := ev.NewScope()
+	var cs []*Scope
+	for range 2*kidChunk + 1 {
+		cs = append(cs, s2.NewScope())
+	}
+	for _, c := range cs {
+		c.Free()
+	}
+	if s2.live != 0 || s2.slots() != 0 {
+		t.Fatalf("emptied scope: %d live, %d slots", s2.live, s2.slots())
+	}
+	cs = cs[:0]
+	for range 2*kidChunk + 1 {
+		cs = append(cs, s2.NewScope())
+	}
+	s2.Free()
+	for i, c := range cs {
+		if !c.Freed() {
+			t.Fatalf("child %d not freed with its scope", i)
+		}
+	}
+}
+
 // TestScopeFreesItsEvents: every kind of event owned by a scope is gone
 // when the scope is freed, and the context's own events are untouched.
 func TestScopeFreesItsEvents(t *testing.T) {

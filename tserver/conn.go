@@ -25,8 +25,9 @@ const (
 // it is never reused for another, so a Conn (or a ConnHandle) kept after
 // OnClose stays closed, and its calls fail with ErrConnClosed.
 //
-// Kept small: an idle connection costs this, its fd event and a slot in
-// the loop's tables.
+// Kept small, in the allocator's 80-byte size class (TestConnSizeClass):
+// an idle connection costs this, its fd event and a slot in the loop's
+// tables (TestServerIdleHeapPerConn bounds the sum).
 type Conn struct {
 	loop         *Loop
 	fde          *tevent.FD

@@ -240,8 +240,8 @@ type Poller struct {
 	b      Backend
 	failer Failer // b, if it defers changes
 	caps   Caps
-	regs   int    // registrations the backend holds
-	isReg  []bool // isReg[fd]: fd is counted in regs
+	regs   int         // registrations the backend holds
+	isReg  Table[bool] // isReg[fd]: fd is counted in regs
 	ch     chan struct{}
 	timer  *time.Timer
 	// Yielding before waits (see Yield): waits since the last yield,
@@ -285,11 +285,8 @@ func (p *Poller) Caps() Caps { return p.caps }
 func (p *Poller) Add(fd int, tok Token, in Interest) error {
 	err := p.b.Add(fd, tok, in)
 	if err == nil && fd >= 0 {
-		for fd >= len(p.isReg) {
-			p.isReg = append(p.isReg, make([]bool, len(p.isReg)+64)...)
-		}
-		if !p.isReg[fd] {
-			p.isReg[fd] = true
+		if r := p.isReg.Slot(fd); !*r {
+			*r = true
 			p.regs++
 		}
 	}
@@ -298,8 +295,8 @@ func (p *Poller) Add(fd int, tok Token, in Interest) error {
 
 // uncount stops counting fd.
 func (p *Poller) uncount(fd int) {
-	if fd >= 0 && fd < len(p.isReg) && p.isReg[fd] {
-		p.isReg[fd] = false
+	if p.isReg.At(fd) {
+		p.isReg.Set(fd, false)
 		p.regs--
 	}
 }

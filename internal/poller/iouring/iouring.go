@@ -176,9 +176,9 @@ type Backend struct {
 	pending     int      // changes written and not completed
 	fatal       error    // a failure seen outside Wait, returned by the next one
 
-	regs     []reg     // what the backend holds, by descriptor, with queued changes applied
-	failed   []failure // refused changes not yet reported
-	reported []failure // refused changes reported by the last harvest
+	regs     poller.Table[reg] // what the backend holds, by descriptor, with queued changes applied
+	failed   []failure         // refused changes not yet reported
+	reported []failure         // refused changes reported by the last harvest
 }
 
 // New creates an io_uring backend, or fails with an error wrapping
@@ -280,21 +280,14 @@ func tokenOf(e *unix.EpollEvent) poller.Token {
 // reported), and changes are deferred.
 func (b *Backend) Caps() poller.Caps { return poller.CapDeferredChanges }
 
-func (b *Backend) setReg(fd int, r reg) {
-	for fd >= len(b.regs) {
-		b.regs = append(b.regs, make([]reg, len(b.regs)+64)...)
-	}
-	b.regs[fd] = r
-}
-
-func (b *Backend) held(fd int) bool { return fd >= 0 && fd < len(b.regs) && b.regs[fd].in != 0 }
+func (b *Backend) held(fd int) bool { return b.regs.At(fd).in != 0 }
 
 // Add implements poller.Backend: the change is queued.
 func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
 	if fd < 0 {
 		return ctlError("EPOLL_CTL_ADD", unix.EBADF)
 	}
-	b.setReg(fd, reg{tok, in})
+	b.regs.Set(fd, reg{tok, in})
 	return b.queue(unix.EPOLL_CTL_ADD, fd, tok, in)
 }
 
@@ -307,8 +300,8 @@ func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 	if !b.held(fd) {
 		return ctlError("EPOLL_CTL_MOD", unix.ENOENT)
 	}
-	if b.regs[fd] != (reg{tok, in}) {
-		b.regs[fd] = reg{tok, in}
+	if r := b.regs.Slot(fd); *r != (reg{tok, in}) {
+		*r = reg{tok, in}
 		return b.queue(unix.EPOLL_CTL_MOD, fd, tok, in)
 	}
 	// A change of nothing: the core asking whether the registration is
@@ -323,7 +316,7 @@ func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 	ev := epollEvent(tok, poller.PollBits(in))
 	err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 	if err != nil {
-		b.regs[fd] = reg{}
+		b.regs.Set(fd, reg{})
 	}
 	return ctlError("EPOLL_CTL_MOD", err)
 }
@@ -360,7 +353,7 @@ func (b *Backend) Delete(fd int) error {
 			return nil
 		}
 	}
-	b.regs[fd] = reg{}
+	b.regs.Set(fd, reg{})
 	var ev unix.EpollEvent
 	err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_DEL, fd, &ev)
 	if err == unix.ENOENT || err == unix.EBADF {
@@ -595,7 +588,7 @@ func (b *Backend) refused(i int, errno unix.Errno) {
 	if !b.held(fd) {
 		return // an earlier change of fd was refused already
 	}
-	r := b.regs[fd]
+	r := b.regs.At(fd)
 	ev := epollEvent(r.tok, poller.PollBits(r.in))
 	var err error = errno
 	switch {
@@ -605,7 +598,7 @@ func (b *Backend) refused(i int, errno unix.Errno) {
 	if err == nil {
 		return
 	}
-	b.regs[fd] = reg{}
+	b.regs.Set(fd, reg{})
 	unix.EpollCtl(b.epfd, unix.EPOLL_CTL_DEL, fd, &ev) // leave nothing of it behind
 	b.failed = append(b.failed, failure{fd, r.tok, ctlError(opName(op), err)})
 }

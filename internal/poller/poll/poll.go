@@ -41,10 +41,10 @@ func SetFaults(poll func(fds []unix.PollFd, ms int) (int, error)) (restore func(
 // Backend is a poll(2) backend.
 type Backend struct {
 	wake  *wakefd.WakeFD
-	pfds  []unix.PollFd  // pfds[0] is the wake-up descriptor
-	toks  []poller.Token // toks[i] is the token of pfds[i]
-	pos   []int32        // fd -> index in pfds + 1; 0 when absent
-	start int            // rotating scan start, for fairness when evs fills up
+	fds   pollfds                    // fds.a[0] is the wake-up descriptor
+	toks  poller.Table[poller.Token] // toks[i] is the token of pfds[i]
+	pos   poller.Table[int32]        // fd -> index in pfds + 1; 0 when absent
+	start int                        // rotating scan start, for fairness when evs fills up
 	caps  poller.Caps
 	// kernelWait bound once, so that Wait does not allocate
 	blockFn func(ms int, raw bool) (int, error)
@@ -62,8 +62,7 @@ func New(shared bool) (*Backend, error) {
 		b.caps |= poller.CapSharedChanges
 	}
 	b.blockFn = b.kernelWait
-	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
-	b.toks = append(b.toks, 0)
+	b.fds.push(unix.PollFd{Fd: int32(w.ReadFD()), Events: unix.POLLIN})
 	return b, nil
 }
 
@@ -71,12 +70,7 @@ func New(shared bool) (*Backend, error) {
 // reports a closed one as POLLNVAL.
 func (b *Backend) Caps() poller.Caps { return b.caps }
 
-func (b *Backend) index(fd int) int32 {
-	if fd < 0 || fd >= len(b.pos) {
-		return 0
-	}
-	return b.pos[fd]
-}
+func (b *Backend) index(fd int) int32 { return b.pos.At(fd) }
 
 // Add implements poller.Backend. poll(2) learns of a bad number only when
 // it polls: it then reports it as ReadyInvalid.
@@ -87,12 +81,9 @@ func (b *Backend) Add(fd int, tok poller.Token, in poller.Interest) error {
 	if b.index(fd) != 0 {
 		return b.Modify(fd, tok, in)
 	}
-	for fd >= len(b.pos) {
-		b.pos = append(b.pos, make([]int32, len(b.pos)+64)...)
-	}
-	b.pfds = append(b.pfds, unix.PollFd{Fd: int32(fd), Events: int16(poller.PollBits(in))})
-	b.toks = append(b.toks, tok)
-	b.pos[fd] = int32(len(b.pfds))
+	b.fds.push(unix.PollFd{Fd: int32(fd), Events: int16(poller.PollBits(in))})
+	b.toks.Set(len(b.fds.a)-1, tok)
+	b.pos.Set(fd, int32(len(b.fds.a)))
 	return nil
 }
 
@@ -102,8 +93,8 @@ func (b *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 	if idx == 0 {
 		return fmt.Errorf("poll: %w: %d", poller.ErrNotRegistered, fd)
 	}
-	b.pfds[idx-1].Events = int16(poller.PollBits(in))
-	b.toks[idx-1] = tok
+	b.fds.a[idx-1].Events = int16(poller.PollBits(in))
+	b.toks.Set(int(idx-1), tok)
 	return nil
 }
 
@@ -114,37 +105,39 @@ func (b *Backend) Delete(fd int) error {
 		return nil
 	}
 	i := int(idx - 1)
-	last := len(b.pfds) - 1
+	pfds := b.fds.a
+	last := len(pfds) - 1
 	if i != last {
-		b.pfds[i] = b.pfds[last]
-		b.toks[i] = b.toks[last]
-		b.pos[b.pfds[i].Fd] = int32(i + 1)
+		pfds[i] = pfds[last]
+		b.toks.Set(i, b.toks.At(last))
+		b.pos.Set(int(pfds[i].Fd), int32(i+1))
 	}
-	b.pfds = b.pfds[:last]
-	b.toks = b.toks[:last]
-	b.pos[fd] = 0
+	b.fds.a = pfds[:last]
+	b.toks.Set(last, 0)
+	b.pos.Set(fd, 0)
 	return nil
 }
 
 // Wait implements poller.Backend.
 func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
-	for i := range b.pfds {
-		b.pfds[i].Revents = 0
+	pfds := b.fds.a
+	for i := range pfds {
+		pfds[i].Revents = 0
 	}
 	var n int
 	var err error
 	switch {
 	case ms == 0 && sysPollRaw != nil:
-		n, err = sysPollRaw(b.pfds, 0)
+		n, err = sysPollRaw(b.fds.a, 0)
 	case ms == 0:
-		n, err = sysPoll(b.pfds, 0)
+		n, err = sysPoll(b.fds.a, 0)
 	case sysPollRaw != nil:
 		n, err = poller.Block(ms, b.blockFn)
 	default:
 		// No raw poll here: one ordinary wait, after the yield Block
 		// makes before a wait that releases the P.
 		runtime.Gosched()
-		n, err = sysPoll(b.pfds, ms)
+		n, err = sysPoll(b.fds.a, ms)
 	}
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
@@ -155,10 +148,10 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	if b.pfds[0].Revents != 0 {
+	if pfds[0].Revents != 0 {
 		b.wake.Drain()
 	}
-	count := len(b.pfds) - 1
+	count := len(pfds) - 1
 	if count == 0 {
 		return 0, nil
 	}
@@ -168,8 +161,8 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 	out, k := 0, 0
 	for ; k < count && out < len(evs); k++ {
 		i := 1 + (b.start+k)%count
-		if re := b.pfds[i].Revents; re != 0 {
-			evs[out] = poller.Event{Token: b.toks[i], Ready: poller.ReadyFromPollBits(uint32(uint16(re)))}
+		if re := pfds[i].Revents; re != 0 {
+			evs[out] = poller.Event{Token: b.toks.At(i), Ready: poller.ReadyFromPollBits(uint32(uint16(re)))}
 			out++
 		}
 	}
@@ -187,13 +180,16 @@ func (b *Backend) Wait(evs []poller.Event, ms int) (int, error) {
 // registration, as a raw system call or an ordinary one.
 func (b *Backend) kernelWait(ms int, raw bool) (int, error) {
 	if raw {
-		return sysPollRaw(b.pfds, ms)
+		return sysPollRaw(b.fds.a, ms)
 	}
-	return sysPoll(b.pfds, ms)
+	return sysPoll(b.fds.a, ms)
 }
 
 // Wake implements poller.Backend.
 func (b *Backend) Wake() error { return b.wake.Wake() }
 
 // Close implements poller.Backend.
-func (b *Backend) Close() error { return b.wake.Close() }
+func (b *Backend) Close() error {
+	b.fds.release()
+	return b.wake.Close()
+}

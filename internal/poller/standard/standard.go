@@ -34,9 +34,9 @@ type current struct{ b poller.Backend }
 type Backend struct {
 	cur      atomic.Pointer[current] // read by Wake on any goroutine
 	fellBack bool
-	kick     bool             // the next Wait must not block: a Wake may have gone to the old backend
-	regs     []reg            // what is registered, indexed by descriptor: replayed on fallback
-	retired  []poller.Backend // closed only by Close: a racing Wake may still use them
+	kick     bool              // the next Wait must not block: a Wake may have gone to the old backend
+	regs     poller.Table[reg] // what is registered, indexed by descriptor: replayed on fallback
+	retired  []poller.Backend  // closed only by Close: a racing Wake may still use them
 	onFall   func(cause, err error)
 }
 
@@ -73,14 +73,13 @@ func (s *Backend) fallBack(cause error) error {
 	}
 	p, err := newPoll()
 	if err == nil {
-		for fd, r := range s.regs {
-			if r.in != 0 {
+		s.regs.Each(func(fd int, r reg) {
+			if r.in != 0 && err == nil {
 				if err = p.Add(fd, r.tok, r.in); err != nil {
 					p.Close()
-					break
 				}
 			}
-		}
+		})
 	}
 	if s.onFall != nil {
 		s.onFall(cause, err)
@@ -102,10 +101,9 @@ func mustFallBack(err error) bool {
 }
 
 func (s *Backend) record(fd int, tok poller.Token, in poller.Interest) {
-	for fd >= len(s.regs) {
-		s.regs = append(s.regs, make([]reg, len(s.regs)+64)...)
+	if fd >= 0 {
+		s.regs.Set(fd, reg{tok, in})
 	}
-	s.regs[fd] = reg{tok, in}
 }
 
 // Add implements poller.Backend.
@@ -132,16 +130,16 @@ func (s *Backend) Modify(fd int, tok poller.Token, in poller.Interest) error {
 	}
 	if err == nil {
 		s.record(fd, tok, in)
-	} else if errors.Is(err, poller.ErrNotRegistered) && fd >= 0 && fd < len(s.regs) {
-		s.regs[fd] = reg{}
+	} else if errors.Is(err, poller.ErrNotRegistered) && s.regs.At(fd).in != 0 {
+		s.regs.Set(fd, reg{})
 	}
 	return err
 }
 
 // Delete implements poller.Backend.
 func (s *Backend) Delete(fd int) error {
-	if fd >= 0 && fd < len(s.regs) {
-		s.regs[fd] = reg{}
+	if s.regs.At(fd).in != 0 {
+		s.regs.Set(fd, reg{})
 	}
 	err := s.Current().Delete(fd)
 	if err != nil && mustFallBack(err) {
