@@ -41,6 +41,20 @@ func sendFrom(t *testing.T, tp *ThreadProxy, calls ...func(*Context)) {
 // orderLog records what ran, one name per handler.
 type orderLog []string
 
+// forEachProxy runs fn on every backend with a thread proxy of the
+// context and an empty order log.
+func forEachProxy(t *testing.T, fn func(t *testing.T, ev *Context, tp *ThreadProxy, o *orderLog)) {
+	forEachBackend(t, func(t *testing.T, ev *Context) {
+		tp, err := ev.NewThreadProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tp.Free()
+		var o orderLog
+		fn(t, ev, tp, &o)
+	})
+}
+
 func (o *orderLog) im(name string) ImmediateHandler {
 	return func(*Context, *Immediate) { *o = append(*o, name) }
 }
@@ -71,18 +85,12 @@ func runTurns(t *testing.T, ev *Context, n int) {
 // order), one per LoopOnce, and then a timer that was already due, then a
 // ready fd: the calls have immediate priority, above both.
 func TestProxyCallsBehindImmediates(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, ev *Context) {
-		tp, err := ev.NewThreadProxy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tp.Free()
-		var o orderLog
-		ev.AddTimer(time.Now().Add(-time.Second), func(*Context, *Timer, time.Time) { o = append(o, "T") })
+	forEachProxy(t, func(t *testing.T, ev *Context, tp *ThreadProxy, o *orderLog) {
+		ev.AddTimer(time.Now().Add(-time.Second), func(*Context, *Timer, time.Time) { *o = append(*o, "T") })
 		p := newSockPair(t)
 		writeBytes(t, p.fd[1], "x")
 		fde, err := ev.AddFD(p.fd[0], FDRead, func(_ *Context, f *FD, _ FDFlags) {
-			o = append(o, "F")
+			*o = append(*o, "F")
 			f.Free()
 		})
 		if err != nil {
@@ -96,7 +104,7 @@ func TestProxyCallsBehindImmediates(t *testing.T) {
 		o.want(t, "I1", "I2", "c1", "c2")
 		runTurns(t, ev, 1)
 		o.want(t, "I1", "I2", "c1", "c2", "T")
-		driveUntil(t, ev, func() bool { return len(o) == 6 })
+		driveUntil(t, ev, func() bool { return len(*o) == 6 })
 		o.want(t, "I1", "I2", "c1", "c2", "T", "F")
 	})
 }
@@ -105,16 +113,10 @@ func TestProxyCallsBehindImmediates(t *testing.T) {
 // immediate, in a batch c1 c2 c3: the immediate runs after the whole
 // batch (C runs c1 c2 c3 I1: the batch is already queued).
 func TestProxyCallScheduleImmediateRunsAfterBatch(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, ev *Context) {
-		tp, err := ev.NewThreadProxy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tp.Free()
-		var o orderLog
+	forEachProxy(t, func(t *testing.T, ev *Context, tp *ThreadProxy, o *orderLog) {
 		im := ev.NewImmediate()
 		c1 := func(*Context) {
-			o = append(o, "c1")
+			*o = append(*o, "c1")
 			im.Schedule(o.im("I1"))
 		}
 		sendFrom(t, tp, c1, o.call("c2"), o.call("c3"))
@@ -129,19 +131,13 @@ func TestProxyCallScheduleImmediateRunsAfterBatch(t *testing.T) {
 // queued; on the next turn d1 joins the queue behind c2; then c2
 // schedules immediate I1, which goes behind d1. C: c1 c2 d1 I1.
 func TestProxyCallsJoinAtTurnStart(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, ev *Context) {
-		tp, err := ev.NewThreadProxy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tp.Free()
-		var o orderLog
+	forEachProxy(t, func(t *testing.T, ev *Context, tp *ThreadProxy, o *orderLog) {
 		c1 := func(*Context) {
-			o = append(o, "c1")
+			*o = append(*o, "c1")
 			sendFrom(t, tp, o.call("d1"))
 		}
 		c2 := func(*Context) {
-			o = append(o, "c2")
+			*o = append(*o, "c2")
 			ev.NewImmediate().Schedule(o.im("I1"))
 		}
 		sendFrom(t, tp, c1, c2)
@@ -155,18 +151,12 @@ func TestProxyCallsJoinAtTurnStart(t *testing.T) {
 // for the immediates queued before it. A c1 c2 A c3 A ...: the chain
 // cannot starve the calls, and calls are not run ahead of it either.
 func TestProxyCallsInterleaveWithImmediateChain(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, ev *Context) {
-		tp, err := ev.NewThreadProxy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tp.Free()
-		var o orderLog
+	forEachProxy(t, func(t *testing.T, ev *Context, tp *ThreadProxy, o *orderLog) {
 		links := 0
 		var a ImmediateHandler
 		a = func(_ *Context, im *Immediate) {
 			links++
-			o = append(o, fmt.Sprintf("A%d", links))
+			*o = append(*o, fmt.Sprintf("A%d", links))
 			if links < 4 {
 				im.Schedule(a)
 			}
@@ -367,15 +357,9 @@ func TestProxyCallBehindImmediateAllocs(t *testing.T) {
 // turn d1 is sent; c2 then schedules immediate I1. d1 was queued when c2's
 // turn started, so it joined the queue then, ahead of I1. C: c1 c2 d1 I1.
 func TestProxyCallsSentBeforeTurnAheadOfItsImmediate(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, ev *Context) {
-		tp, err := ev.NewThreadProxy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tp.Free()
-		var o orderLog
+	forEachProxy(t, func(t *testing.T, ev *Context, tp *ThreadProxy, o *orderLog) {
 		c2 := func(*Context) {
-			o = append(o, "c2")
+			*o = append(*o, "c2")
 			ev.NewImmediate().Schedule(o.im("I1"))
 		}
 		sendFrom(t, tp, o.call("c1"), c2)
@@ -391,15 +375,9 @@ func TestProxyCallsSentBeforeTurnAheadOfItsImmediate(t *testing.T) {
 // immediate I1. d1 came after c2's turn started, so it joins on the next
 // turn, behind I1 and c3. C: c1 c2 c3 I1 d1.
 func TestProxyCallsSentDuringTurnBehindItsImmediate(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, ev *Context) {
-		tp, err := ev.NewThreadProxy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tp.Free()
-		var o orderLog
+	forEachProxy(t, func(t *testing.T, ev *Context, tp *ThreadProxy, o *orderLog) {
 		c2 := func(*Context) {
-			o = append(o, "c2")
+			*o = append(*o, "c2")
 			sendFrom(t, tp, o.call("d1"))
 			ev.NewImmediate().Schedule(o.im("I1"))
 		}
@@ -414,13 +392,7 @@ func TestProxyCallsSentDuringTurnBehindItsImmediate(t *testing.T) {
 // between two turns. I1 is queued before the next turn starts and d1
 // joins then, behind it. C: c1 c2 I1 d1.
 func TestProxyCallsSentBetweenTurnsBehindCallersImmediate(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, ev *Context) {
-		tp, err := ev.NewThreadProxy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tp.Free()
-		var o orderLog
+	forEachProxy(t, func(t *testing.T, ev *Context, tp *ThreadProxy, o *orderLog) {
 		sendFrom(t, tp, o.call("c1"), o.call("c2"))
 		runTurns(t, ev, 1)
 		sendFrom(t, tp, o.call("d1"))
